@@ -1,0 +1,107 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { DEFAULTS } from '../src/defaults.js';
+import { levelIncludes } from '../src/levels.js';
+import type { Level, StacksMode, TrackerStatus } from '../src/model.js';
+import { Census } from './census.js';
+import { FaultGuard } from './fault-guard.js';
+import { HttpTasks } from './http-tasks.js';
+import { LoopMonitor } from './loop-monitor.js';
+import { PromiseTracker } from './promise-tracker.js';
+import { ResourceTracker } from './resource-tracker.js';
+import { StackPolicy } from './stack-policy.js';
+import { TaskRegistry } from './task-registry.js';
+import type { TaskRecord } from './task-registry.js';
+
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+/** From Node 24 AsyncLocalStorage rides on AsyncContextFrame and is nearly free. */
+const CHEAP_CONTEXT = NODE_MAJOR >= 24;
+
+/**
+ * The agent's state inside the host: the task registry (never lost when levels change) and the
+ * trackers each level switches on and off. One per process, shared by every copy of the
+ * package that gets loaded (see `getAgent`).
+ */
+export class Agent {
+  readonly startedAt = Date.now();
+  readonly als = new AsyncLocalStorage<TaskRecord>();
+  readonly registry = new TaskRegistry(DEFAULTS.historySize, DEFAULTS.maxTasks);
+  readonly policy = new StackPolicy();
+  readonly guard = new FaultGuard(DEFAULTS.maxFaults, (reason) => this.trip(reason));
+  readonly promises: PromiseTracker;
+  readonly resources: ResourceTracker;
+  readonly http: HttpTasks;
+  readonly loop = new LoopMonitor();
+  readonly census = new Census();
+  level: Level = 'tasks';
+  disabledReason: string | null = null;
+
+  constructor() {
+    this.currentTaskId = this.currentTaskId.bind(this);
+    this.promises = new PromiseTracker(DEFAULTS.maxPromises, this.guard, this.policy, this.currentTaskId);
+    this.resources = new ResourceTracker(DEFAULTS.maxResources, this.guard, this.policy, this.currentTaskId);
+    this.http = new HttpTasks({
+      registry: this.registry,
+      guard: this.guard,
+      currentTaskId: this.currentTaskId,
+      enter: (rec) => this.als.enterWith(rec),
+      shouldEnter: () => CHEAP_CONTEXT || this.level === 'promises',
+    });
+    this.http.enable();
+    this.loop.enable();
+  }
+
+  /** The id of the task the calling code runs in, or 0. */
+  currentTaskId(): number {
+    return this.als.getStore()?.id ?? 0;
+  }
+
+  /** Switches the level (and stacks): hooks of levels above are removed and their data freed. */
+  track(level: Level, stacks?: StacksMode): TrackerStatus {
+    this.guard.reset();
+    this.disabledReason = null;
+    this.http.enable();
+    if (stacks !== undefined) this.policy.set(stacks);
+    if (levelIncludes(level, 'resources')) this.resources.enable();
+    else this.resources.disable();
+    if (levelIncludes(level, 'promises')) this.promises.enable();
+    else this.promises.disable();
+    this.level = level;
+    return this.status();
+  }
+
+  status(): TrackerStatus {
+    return { level: this.level, stacks: this.policy.mode, disabledReason: this.disabledReason };
+  }
+
+  /** After repeated internal faults: every hook off, tasks kept, and the reason on record. */
+  private trip(reason: string): void {
+    this.disabledReason = reason;
+    try {
+      this.promises.disable();
+      this.resources.disable();
+      this.http.disable();
+      this.level = 'tasks';
+    } catch {}
+  }
+
+  /** Removes every hook, subscription and timer (for `close()` and tests). */
+  shutdown(): void {
+    this.promises.disable();
+    this.resources.disable();
+    this.http.disable();
+    this.loop.disable();
+  }
+}
+
+const GLOBAL_KEY = Symbol.for('asyncmon.agent.v1');
+
+/** The process's agent, created on first use and shared across copies of the package. */
+export function getAgent(): Agent {
+  const g = globalThis as Record<symbol, Agent | undefined>;
+  let agent = g[GLOBAL_KEY];
+  if (!agent) {
+    agent = new Agent();
+    Object.defineProperty(globalThis, GLOBAL_KEY, { value: agent, configurable: true, enumerable: false });
+  }
+  return agent;
+}

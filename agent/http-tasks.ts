@@ -1,0 +1,155 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
+import type { Socket } from 'node:net';
+import type { TaskKind } from '../src/model.js';
+import type { FaultGuard } from './fault-guard.js';
+import { isOwn } from './own-scope.js';
+import type { CancelEffect, TaskRecord, TaskRegistry } from './task-registry.js';
+
+/** Hooks the HTTP layer calls back into: which task is current, and whether to enter one. */
+export interface HttpTaskContext {
+  registry: TaskRegistry;
+  guard: FaultGuard;
+  currentTaskId(): number;
+  /** Makes `rec` the current task for the rest of this synchronous run (AsyncLocalStorage). */
+  enter(rec: TaskRecord): void;
+  /** Whether request tasks should enter AsyncLocalStorage (costly before Node 24). */
+  shouldEnter(): boolean;
+}
+
+interface UndiciRequest {
+  method?: string;
+  origin?: string;
+  path?: string;
+  abort?: ((err: Error) => void) | null;
+}
+
+const TASK = Symbol('asyncmon.task');
+type Tagged = { [TASK]?: TaskRecord };
+
+/** `GET /users/42` from a method and a path that may carry a query string. */
+export function requestName(method: string | undefined, path: string | undefined): string {
+  const p = path ?? '/';
+  const q = p.search(/[?#]/);
+  return `${method ?? 'GET'} ${q >= 0 ? p.slice(0, q) : p}`;
+}
+
+/**
+ * Incoming HTTP requests and outgoing `http.request` / `fetch` (undici) calls as tasks, through
+ * `diagnostics_channel`: no async hook and, before Node 24, no AsyncLocalStorage per request at
+ * the default level. Requests are keyed by their own objects and end on `close`.
+ */
+export class HttpTasks {
+  private readonly subscriptions: Array<[string, (msg: unknown) => void]>;
+  private on = false;
+
+  constructor(private readonly ctx: HttpTaskContext) {
+    this.subscriptions = [
+      ['http.server.request.start', (m) => this.serverStart(m as ServerStart)],
+      ['http.client.request.start', (m) => this.clientStart(m as { request: ClientRequest })],
+      ['undici:request:create', (m) => this.undiciCreate(m as { request: UndiciRequest })],
+      ['undici:client:sendHeaders', (m) => this.undiciSocket(m as { request: UndiciRequest; socket: Socket })],
+      ['undici:request:trailers', (m) => this.undiciEnd((m as { request: UndiciRequest }).request)],
+      ['undici:request:error', (m) => this.undiciEnd((m as { request: UndiciRequest }).request, (m as { error: unknown }).error)],
+    ];
+  }
+
+  enable(): this {
+    if (this.on) return this;
+    for (const [name, fn] of this.subscriptions) subscribe(name, fn);
+    this.on = true;
+    return this;
+  }
+
+  disable(): this {
+    if (!this.on) return this;
+    for (const [name, fn] of this.subscriptions) unsubscribe(name, fn);
+    this.on = false;
+    return this;
+  }
+
+  private begin(kind: TaskKind, name: string, detail: string | undefined, target: object): TaskRecord | null {
+    const rec = this.ctx.registry.start({ kind, name, detail, parentId: this.ctx.currentTaskId() || null });
+    if (rec) (target as Tagged)[TASK] = rec;
+    return rec;
+  }
+
+  private serverStart({ request, response, socket }: ServerStart): void {
+    try {
+      this.ctx.guard.check();
+      if (isOwn(socket)) return;
+      const rec = this.begin('http-server', requestName(request.method, request.url), undefined, response);
+      if (!rec) return;
+      rec.cancelWork = () => destroySocket(socket, 'the request\'s socket destroyed');
+      response.once('close', () => {
+        this.ctx.registry.end(rec, response.writableFinished ? 'finished' : 'failed', response.writableFinished ? undefined : 'connection closed before the response was finished');
+      });
+      if (this.ctx.shouldEnter()) this.ctx.enter(rec);
+    } catch (err) {
+      this.ctx.guard.record(err);
+    }
+  }
+
+  private clientStart({ request }: { request: ClientRequest }): void {
+    try {
+      this.ctx.guard.check();
+      const host = request.host ?? '';
+      const rec = this.begin('http-client', requestName(request.method, request.path), `${request.protocol ?? 'http:'}//${host}`, request);
+      if (!rec) return;
+      rec.cancelWork = () => {
+        request.destroy(new Error('cancelled by asyncmon'));
+        return { action: 'destroyed', message: 'the outgoing request destroyed' };
+      };
+      request.once('close', () => {
+        const complete = (request as unknown as { res?: IncomingMessage | null }).res?.complete === true;
+        this.ctx.registry.end(rec, complete ? 'finished' : 'failed', complete ? undefined : 'closed without a complete response');
+      });
+    } catch (err) {
+      this.ctx.guard.record(err);
+    }
+  }
+
+  private undiciCreate({ request }: { request: UndiciRequest }): void {
+    try {
+      this.ctx.guard.check();
+      const rec = this.begin('http-client', requestName(request.method, request.path), request.origin, request);
+      if (!rec) return;
+      rec.cancelWork = () => {
+        if (typeof request.abort === 'function') {
+          request.abort(new DOMException('cancelled by asyncmon', 'AbortError') as unknown as Error);
+          return { action: 'aborted', message: 'the fetch aborted' };
+        }
+        const socket = (request as { [SOCKET]?: Socket })[SOCKET];
+        return socket ? destroySocket(socket, 'the fetch\'s socket destroyed') : { action: 'none', message: 'the fetch is not connected yet' };
+      };
+    } catch (err) {
+      this.ctx.guard.record(err);
+    }
+  }
+
+  private undiciSocket({ request, socket }: { request: UndiciRequest; socket: Socket }): void {
+    (request as { [SOCKET]?: Socket })[SOCKET] = socket;
+  }
+
+  private undiciEnd(request: UndiciRequest, error?: unknown): void {
+    try {
+      const rec = (request as Tagged)[TASK];
+      if (rec) this.ctx.registry.end(rec, error === undefined ? 'finished' : 'failed', error);
+    } catch (err) {
+      this.ctx.guard.record(err);
+    }
+  }
+}
+
+const SOCKET = Symbol('asyncmon.socket');
+
+interface ServerStart {
+  request: IncomingMessage;
+  response: ServerResponse;
+  socket: Socket;
+}
+
+function destroySocket(socket: Socket, message: string): CancelEffect {
+  socket.destroy();
+  return { action: 'destroyed', message };
+}

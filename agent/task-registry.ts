@@ -1,0 +1,214 @@
+import { performance } from 'node:perf_hooks';
+import { AsyncmonError } from '../src/errors.js';
+import type { CancelAction, CancelResult, HistoryEntry, TaskKind, TaskOutcome, TaskState } from '../src/model.js';
+import type { RawStack } from './stack-capture.js';
+
+/** What a cancel of a task's underlying work did, when the task is not a plain `task()`. */
+export interface CancelEffect {
+  action: CancelAction;
+  message: string;
+}
+
+/** A live task. Internal to the agent: front ends only see `TaskInfo`. */
+export interface TaskRecord {
+  readonly id: number;
+  readonly name: string;
+  readonly kind: TaskKind;
+  readonly parentId: number | null;
+  readonly startMono: number;
+  readonly raw: RawStack | null;
+  readonly detail?: string;
+  state: TaskState;
+  ended: boolean;
+  traceId?: string;
+  spanId?: string;
+  controller: AbortController | null;
+  /** Rejects the promise `task()` returned, so awaiters are released on cancel. */
+  reject: ((err: Error) => void) | null;
+  /** Kind-specific cancel (destroy an HTTP request's socket). */
+  cancelWork: (() => CancelEffect) | null;
+}
+
+export interface TaskInit {
+  name: string;
+  kind: TaskKind;
+  parentId: number | null;
+  raw?: RawStack | null;
+  detail?: string;
+  controller?: AbortController | null;
+}
+
+/** A bounded ring of finished, failed and cancelled tasks, newest last. */
+class HistoryRing {
+  private readonly items: HistoryEntry[] = [];
+  private start = 0;
+  constructor(readonly capacity: number) {}
+  push(entry: HistoryEntry): void {
+    if (this.capacity <= 0) return;
+    if (this.items.length < this.capacity) this.items.push(entry);
+    else {
+      this.items[this.start] = entry;
+      this.start = (this.start + 1) % this.capacity;
+    }
+  }
+  /** Newest first. */
+  newest(limit = Infinity): HistoryEntry[] {
+    const out: HistoryEntry[] = [];
+    const n = this.items.length;
+    for (let i = 0; i < n && out.length < limit; i++) {
+      out.push(this.items[(this.start + n - 1 - i) % n]);
+    }
+    return out;
+  }
+  get size(): number {
+    return this.items.length;
+  }
+  find(id: number): HistoryEntry | undefined {
+    return this.items.find((e) => e.id === id);
+  }
+}
+
+/** An error with `name === 'AbortError'`, as `fetch` and `AbortSignal` use. */
+export function abortError(message: string): Error {
+  return new DOMException(message, 'AbortError') as unknown as Error;
+}
+
+/**
+ * Live tasks by id and the history of ended ones. Tasks survive level changes: only this
+ * registry owns them, never a tracker.
+ */
+export class TaskRegistry {
+  private readonly live = new Map<number, TaskRecord>();
+  private readonly history: HistoryRing;
+  private nextId = 1;
+  dropped = 0;
+
+  constructor(
+    historySize: number,
+    private readonly maxLive: number,
+  ) {
+    this.history = new HistoryRing(historySize);
+  }
+
+  /** Registers a task; returns null (and counts it) when the live table is full. */
+  start(init: TaskInit): TaskRecord | null {
+    if (this.live.size >= this.maxLive) {
+      this.dropped++;
+      return null;
+    }
+    const rec: TaskRecord = {
+      id: this.nextId++,
+      name: init.name,
+      kind: init.kind,
+      parentId: init.parentId,
+      startMono: performance.now(),
+      raw: init.raw ?? null,
+      detail: init.detail,
+      state: 'running',
+      ended: false,
+      controller: init.controller ?? null,
+      reject: null,
+      cancelWork: null,
+    };
+    this.live.set(rec.id, rec);
+    return rec;
+  }
+
+  /** Ends a task once; later calls (a close after a cancel) are ignored. */
+  end(rec: TaskRecord, outcome: TaskOutcome, err?: unknown, cancelledBy?: string, reason?: string): void {
+    if (rec.ended) return;
+    rec.ended = true;
+    rec.reject = null;
+    rec.cancelWork = null;
+    this.live.delete(rec.id);
+    const entry: HistoryEntry = {
+      id: rec.id,
+      name: rec.name,
+      kind: rec.kind,
+      parentId: rec.parentId,
+      outcome,
+      durationMs: performance.now() - rec.startMono,
+      endedAt: Date.now(),
+    };
+    if (err !== undefined) entry.error = errorMessage(err);
+    if (cancelledBy !== undefined) entry.cancelledBy = cancelledBy;
+    if (reason !== undefined) entry.reason = reason;
+    this.history.push(entry);
+  }
+
+  get(id: number): TaskRecord | undefined {
+    return this.live.get(id);
+  }
+
+  ended(id: number): HistoryEntry | undefined {
+    return this.history.find(id);
+  }
+
+  all(): IterableIterator<TaskRecord> {
+    return this.live.values();
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  recentHistory(limit?: number): HistoryEntry[] {
+    return this.history.newest(limit);
+  }
+
+  get historySize(): number {
+    return this.history.size;
+  }
+
+  /**
+   * Cancels a live task: aborts its signal, rejects its promise with an AbortError (even when
+   * the task ignores the signal) or destroys the request it stands for, and records who did it.
+   */
+  cancel(id: number, reason: string, by: string): CancelResult {
+    const rec = this.live.get(id);
+    if (!rec) {
+      const past = this.history.find(id);
+      if (past) throw new AsyncmonError('NO_SUCH_TASK', `task ${id} (${past.name}) already ${past.outcome}`);
+      throw new AsyncmonError('NO_SUCH_TASK', `no task ${id}`);
+    }
+    rec.state = 'cancelling';
+    const err = abortError(reason);
+    const done: string[] = [];
+    let action: CancelAction = 'none';
+    if (rec.controller && !rec.controller.signal.aborted) {
+      try {
+        rec.controller.abort(err);
+      } catch {}
+      done.push('signal aborted');
+      action = 'aborted';
+    }
+    const reject = rec.reject;
+    if (reject) {
+      reject(err);
+      done.push('its promise rejected with AbortError');
+      action = 'aborted';
+    }
+    const work = rec.cancelWork;
+    if (work) {
+      const effect = work();
+      done.push(effect.message);
+      if (effect.action !== 'none') action = effect.action;
+    }
+    this.end(rec, 'cancelled', undefined, by, reason);
+    return {
+      id: String(id),
+      kind: rec.kind,
+      action,
+      message: `task ${id} (${rec.name}) cancelled: ${done.length > 0 ? done.join(', ') : 'nothing to stop'}`,
+    };
+  }
+}
+
+function errorMessage(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  try {
+    return String(err);
+  } catch {
+    return 'unprintable error';
+  }
+}

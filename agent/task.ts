@@ -1,0 +1,96 @@
+import { getAgent } from './agent.js';
+import { runOwn } from './own-scope.js';
+import { captureStack } from './stack-capture.js';
+import type { TaskRecord } from './task-registry.js';
+import { activeSpanIds } from './otel.js';
+
+/** Options for `task()`. */
+export interface TaskOptions {
+  /** An outside signal that, when aborted, cancels the task too. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs `fn(signal)` as a named task and returns its promise. The task nests under the task the
+ * caller runs in, shows in `ps` with its creation site, and can be cancelled from outside:
+ * cancel aborts `signal` AND rejects the returned promise with an AbortError, so whoever awaits
+ * the task is released even when `fn` ignores the signal.
+ *
+ * Cost: tasks use AsyncLocalStorage, which before Node 24 turns on a promise hook for the whole
+ * process once the first task runs (see the README's benchmark table).
+ */
+export function task<T>(name: string, fn: (signal: AbortSignal) => T | PromiseLike<T>, opts: TaskOptions = {}): Promise<T> {
+  const agent = getAgent();
+  const controller = new AbortController();
+  let rec: TaskRecord | null = null;
+  try {
+    rec = agent.registry.start({
+      name: String(name),
+      kind: 'task',
+      parentId: agent.currentTaskId() || null,
+      raw: captureStack(),
+      controller,
+    });
+    if (rec) Object.assign(rec, activeSpanIds());
+  } catch (err) {
+    agent.guard.record(err);
+  }
+  if (!rec) return Promise.resolve().then(() => fn(controller.signal));
+  const record = rec;
+
+  let resolveOuter!: (value: T) => void;
+  let rejectOuter!: (err: unknown) => void;
+  const outer = runOwn(
+    () =>
+      new Promise<T>((resolve, reject) => {
+        resolveOuter = resolve;
+        rejectOuter = reject;
+      }),
+  );
+  record.reject = (err) =>
+    runOwn(() => {
+      // A cancel must never become an unhandled rejection that takes the host down.
+      outer.catch(() => {});
+      rejectOuter(err);
+    });
+
+  const outside = opts.signal;
+  if (outside) {
+    const onAbort = () => {
+      if (!record.ended) agent.registry.cancel(record.id, 'outer signal aborted', 'signal');
+    };
+    if (outside.aborted) queueMicrotask(onAbort);
+    else outside.addEventListener('abort', onAbort, { once: true });
+  }
+
+  let result: T | PromiseLike<T>;
+  try {
+    result = agent.als.run(record, fn, controller.signal);
+  } catch (err) {
+    agent.registry.end(record, 'failed', err);
+    rejectOuter(err);
+    return outer;
+  }
+  runOwn(() => {
+    if (isThenable(result)) {
+      result.then(
+        (value) => {
+          agent.registry.end(record, 'finished');
+          resolveOuter(value);
+        },
+        (err: unknown) => {
+          agent.registry.end(record, 'failed', err);
+          rejectOuter(err);
+        },
+      );
+    } else {
+      agent.registry.end(record, 'finished');
+      resolveOuter(result);
+    }
+  });
+  return outer;
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<T>).then === 'function';
+}

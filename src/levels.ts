@@ -1,0 +1,36 @@
+import { AsyncmonError } from './errors.js';
+import type { Level, StacksMode } from './model.js';
+
+/** Tracking levels in increasing cost; each includes the ones before it. */
+export const LEVELS: readonly Level[] = ['tasks', 'resources', 'promises'];
+
+/** Whether `level` includes everything `atLeast` turns on. */
+export function levelIncludes(level: Level, atLeast: Level): boolean {
+  return LEVELS.indexOf(level) >= LEVELS.indexOf(atLeast);
+}
+
+/** Parses a tracking level as typed by a person or read from the environment. */
+export function parseLevel(text: string): Level {
+  const value = text.trim().toLowerCase();
+  if ((LEVELS as readonly string[]).includes(value)) return value as Level;
+  throw new AsyncmonError('BAD_ARGUMENT', `unknown level "${text}": use one of ${LEVELS.join(', ')}`);
+}
+
+/** Parses a stacks mode: `off`, `on`, or a whole number N ≥ 1 meaning one capture in N. */
+export function parseStacks(text: string | number): StacksMode {
+  if (typeof text === 'number') return checkSampling(text, String(text));
+  const value = text.trim().toLowerCase();
+  if (value === 'off' || value === '0' || value === 'false') return 'off';
+  if (value === 'on' || value === '1' || value === 'true') return 'on';
+  if (/^\d+$/.test(value)) return checkSampling(Number(value), text);
+  throw new AsyncmonError('BAD_ARGUMENT', `unknown stacks mode "${text}": use off, on, or a number N (1 in N)`);
+}
+
+function checkSampling(n: number, text: string): StacksMode {
+  if (!Number.isInteger(n) || n < 0) {
+    throw new AsyncmonError('BAD_ARGUMENT', `unknown stacks mode "${text}": use off, on, or a number N (1 in N)`);
+  }
+  if (n === 0) return 'off';
+  if (n === 1) return 'on';
+  return n;
+}

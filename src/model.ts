@@ -1,0 +1,186 @@
+/**
+ * The plain, JSON-serialisable data the agent returns and every front end renders. Nothing here
+ * holds a live object of the host process.
+ */
+
+/** How much the agent instruments; each level includes the ones before it. */
+export type Level = 'tasks' | 'resources' | 'promises';
+/** Stack capture: never, always, or for one in N records. */
+export type StacksMode = 'off' | 'on' | number;
+
+/** One stack frame, already resolved to text-friendly parts. */
+export interface Frame {
+  fn: string;
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** Where something was created or will run: `file:line:column` plus the function name if any. */
+export interface Site {
+  fn: string;
+  file: string;
+  line: number;
+  column: number;
+}
+
+export type TaskKind = 'task' | 'http-server' | 'http-client';
+export type TaskState = 'running' | 'cancelling';
+export type TaskOutcome = 'finished' | 'failed' | 'cancelled';
+
+export interface TaskInfo {
+  id: number;
+  name: string;
+  kind: TaskKind;
+  state: TaskState;
+  ageMs: number;
+  parentId: number | null;
+  site: Site | null;
+  /** For HTTP tasks, the origin of an outgoing request. */
+  detail?: string;
+  traceId?: string;
+  spanId?: string;
+  /** What the task is parked on, when known (promises level). */
+  waitsOn?: Site | null;
+  children: number;
+}
+
+export interface HistoryEntry {
+  id: number;
+  name: string;
+  kind: TaskKind;
+  parentId: number | null;
+  outcome: TaskOutcome;
+  durationMs: number;
+  endedAt: number;
+  error?: string;
+  cancelledBy?: string;
+  reason?: string;
+}
+
+/** An async resource from async_hooks (`resources` level). Ids are `r<asyncId>`. */
+export interface ResourceInfo {
+  id: string;
+  asyncId: number;
+  type: string;
+  triggerId: number;
+  taskId: number | null;
+  ageMs: number;
+  site: Site | null;
+}
+
+/** A pending promise (`promises` level). Ids are `p<n>`. */
+export interface PromiseInfo {
+  id: string;
+  parentId: string | null;
+  taskId: number | null;
+  ageMs: number;
+  site: Site | null;
+}
+
+/** Pending promises that share a creation site. */
+export interface PromiseGroup {
+  site: Site | null;
+  count: number;
+  oldestMs: number;
+}
+
+export type HandleKind = 'timeout' | 'interval' | 'immediate' | 'socket' | 'server' | 'child-process' | 'other';
+
+/** One thing that keeps (or could keep) the process alive. Ids are `r<asyncId>`. */
+export interface HandleInfo {
+  id: string;
+  asyncId: number;
+  kind: HandleKind;
+  type: string;
+  refed: boolean;
+  /** Where the callback it will run lives (timers, immediates), or what it is (sockets). */
+  callback: Site | null;
+  detail: string;
+}
+
+export interface LoopStats {
+  delayMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  utilization: number;
+  heapUsedBytes: number;
+  rssBytes: number;
+  activeResources: Record<string, number>;
+}
+
+export interface Counters {
+  tasksDropped: number;
+  promisesEvicted: number;
+  resourcesEvicted: number;
+  faults: number;
+}
+
+export interface TrackerStatus {
+  level: Level;
+  stacks: StacksMode;
+  /** Set when the tracker turned itself off after repeated internal faults. */
+  disabledReason: string | null;
+}
+
+/** A bounded list: the first `items` and how many more there were. */
+export interface Page<T> {
+  total: number;
+  items: T[];
+}
+
+export interface Snapshot {
+  format: 'asyncmon-snapshot';
+  version: 1;
+  pid: number;
+  node: string;
+  uptimeMs: number;
+  takenAt: number;
+  tracker: TrackerStatus;
+  loop: LoopStats;
+  tasks: Page<TaskInfo>;
+  resources: Page<ResourceInfo>;
+  promises: Page<PromiseInfo>;
+  promiseGroups: Page<PromiseGroup>;
+  handles: Page<HandleInfo>;
+  history: Page<HistoryEntry>;
+  counters: Counters;
+}
+
+export interface WhereInfo {
+  id: number;
+  name: string;
+  kind: TaskKind;
+  state: TaskState | TaskOutcome;
+  ageMs: number;
+  site: Site | null;
+  /** The newest still-pending promise created in the task's context. */
+  waitsOn: { promiseId: string; site: Site | null; stack: Frame[] } | null;
+  /** Why `waitsOn` is empty, when it is. */
+  waitsNote: string | null;
+  stack: Frame[];
+  parents: Array<{ id: number; name: string }>;
+  traceId?: string;
+  spanId?: string;
+}
+
+export interface TreeNode {
+  id: number;
+  name: string;
+  kind: TaskKind;
+  ageMs: number;
+  children: TreeNode[];
+}
+
+export type CancelAction =
+  | 'aborted'
+  | 'cleared'
+  | 'destroyed'
+  | 'closed'
+  | 'killed'
+  | 'none';
+
+export interface CancelResult {
+  id: string;
+  kind: string;
+  action: CancelAction;
+  message: string;
+}
