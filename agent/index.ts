@@ -9,6 +9,8 @@ import { cancelById, listHandles, takeSnapshot, taskTree, whereTask } from './qu
 import type { SnapshotOptions } from './queries.js';
 
 export { task } from './task.js';
+export { startMonitor } from './monitor.js';
+export type { MonitorHandle, MonitorOptions } from './monitor.js';
 export type { TaskOptions } from './task.js';
 export type { SnapshotOptions } from './queries.js';
 export { AsyncmonError } from '../src/errors.js';

@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { EventLoopUtilization, IntervalHistogram } from 'node:perf_hooks';
 import type { LoopStats } from '../src/model.js';
-import { markOwn, runOwn } from './own-scope.js';
+import { markOwn, ownResourceCounts, runOwn } from './own-scope.js';
 
 /** One second of loop health, for percentiles over a window and the TUI's sparkline. */
 export interface LoopSample {
@@ -16,25 +16,31 @@ export interface LoopSample {
 
 const NS_PER_MS = 1e6;
 const WINDOW = 60;
-/** Seconds of samples the reported percentiles cover. */
+/** Seconds a delay window lasts. */
 const REPORT_SECONDS = 10;
 
+type Figures = Omit<LoopSample, 'at' | 'utilization'>;
+
 /**
- * Event-loop delay (`monitorEventLoopDelay`) and utilization, sampled once a second by an
- * unref'd timer into a ring of the last minute. Reported percentiles are the worst per-second
- * values of the last ten seconds: conservative, and cheap.
+ * Event-loop delay (`monitorEventLoopDelay`, measured natively) and utilization. The delay
+ * histogram covers windows of ten seconds; reported percentiles are the current window's, or,
+ * early in a window, the worse of it and the previous one. An unref'd timer takes a sample a
+ * second for the TUI's sparkline of the last minute.
  */
 export class LoopMonitor {
   private histogram: IntervalHistogram | null = null;
   private timer: NodeJS.Timeout | null = null;
   private lastElu: EventLoopUtilization | null = null;
   private readonly samples: LoopSample[] = [];
+  private windowStart = 0;
+  private previous: Figures | null = null;
 
   enable(): this {
     if (this.histogram) return this;
     runOwn(() => {
       this.histogram = monitorEventLoopDelay({ resolution: 10 });
       this.histogram.enable();
+      this.windowStart = Date.now();
       this.lastElu = performance.eventLoopUtilization();
       this.timer = markOwn(setInterval(() => this.tick(), 1000));
       this.timer.unref();
@@ -48,6 +54,7 @@ export class LoopMonitor {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.samples.length = 0;
+    this.previous = null;
     return this;
   }
 
@@ -58,63 +65,73 @@ export class LoopMonitor {
       const elu = performance.eventLoopUtilization();
       const utilization = this.lastElu ? performance.eventLoopUtilization(elu, this.lastElu).utilization : 0;
       this.lastElu = elu;
-      this.samples.push({
-        at: Date.now(),
-        p50: h.count > 0 ? h.percentile(50) / NS_PER_MS : 0,
-        p90: h.count > 0 ? h.percentile(90) / NS_PER_MS : 0,
-        p99: h.count > 0 ? h.percentile(99) / NS_PER_MS : 0,
-        max: h.count > 0 ? h.max / NS_PER_MS : 0,
-        mean: h.count > 0 ? h.mean / NS_PER_MS : 0,
-        utilization,
-      });
+      this.samples.push({ at: Date.now(), ...this.current(), utilization });
       if (this.samples.length > WINDOW) this.samples.shift();
-      h.reset();
+      if (Date.now() - this.windowStart >= REPORT_SECONDS * 1000) {
+        this.previous = figures(h);
+        h.reset();
+        this.windowStart = Date.now();
+      }
     } catch {}
   }
 
-  /** The last minute, oldest first. */
+  /** This window's figures, or the worse of it and the last window's early in a window. */
+  private current(): Figures {
+    const now = this.histogram ? figures(this.histogram) : figures(null);
+    const prev = this.previous;
+    if (!prev || Date.now() - this.windowStart >= (REPORT_SECONDS * 1000) / 2) return now;
+    return {
+      p50: Math.max(now.p50, prev.p50),
+      p90: Math.max(now.p90, prev.p90),
+      p99: Math.max(now.p99, prev.p99),
+      max: Math.max(now.max, prev.max),
+      mean: Math.max(now.mean, prev.mean),
+    };
+  }
+
+  /** The last minute, one sample a second, oldest first. */
   history(): LoopSample[] {
     return this.samples.slice();
   }
 
   stats(): LoopStats {
-    const h = this.histogram;
+    const f = this.current();
+    let utilization = 0;
     const recent = this.samples.slice(-REPORT_SECONDS);
-    // The histogram since the last tick counts too, so a fresh process reports something.
-    if (h && h.count > 0) {
-      recent.push({
-        at: Date.now(),
-        p50: h.percentile(50) / NS_PER_MS,
-        p90: h.percentile(90) / NS_PER_MS,
-        p99: h.percentile(99) / NS_PER_MS,
-        max: h.max / NS_PER_MS,
-        mean: h.mean / NS_PER_MS,
-        utilization: this.lastElu ? performance.eventLoopUtilization(performance.eventLoopUtilization(), this.lastElu).utilization : 0,
-      });
-    }
-    const worst = (key: keyof LoopSample) => round(Math.max(0, ...recent.map((s) => s[key])));
-    const mean = recent.length > 0 ? recent.reduce((a, s) => a + s.mean, 0) / recent.length : 0;
-    const util = recent.length > 0 ? recent.reduce((a, s) => a + s.utilization, 0) / recent.length : 0;
+    if (recent.length > 0) utilization = recent.reduce((a, s) => a + s.utilization, 0) / recent.length;
+    else if (this.lastElu) utilization = performance.eventLoopUtilization(performance.eventLoopUtilization(), this.lastElu).utilization;
     const mem = process.memoryUsage();
     return {
-      delayMs: { p50: worst('p50'), p90: worst('p90'), p99: worst('p99'), max: worst('max'), mean: round(mean) },
-      utilization: Math.round(util * 1000) / 1000,
+      delayMs: { p50: round(f.p50), p90: round(f.p90), p99: round(f.p99), max: round(f.max), mean: round(f.mean) },
+      utilization: Math.round(utilization * 1000) / 1000,
       heapUsedBytes: mem.heapUsed,
       rssBytes: mem.rss,
-      activeResources: countResources(this.timer ? 1 : 0),
+      activeResources: countResources(),
     };
   }
 }
 
-/** What `process.getActiveResourcesInfo()` counts, less the agent's own sampling timer. */
-function countResources(ownTimers: number): Record<string, number> {
+function figures(h: IntervalHistogram | null): Figures {
+  if (!h || h.count === 0) return { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 };
+  return {
+    p50: h.percentile(50) / NS_PER_MS,
+    p90: h.percentile(90) / NS_PER_MS,
+    p99: h.percentile(99) / NS_PER_MS,
+    max: h.max / NS_PER_MS,
+    mean: h.mean / NS_PER_MS,
+  };
+}
+
+/** What `process.getActiveResourcesInfo()` counts (refed resources), less the agent's own. */
+function countResources(): Record<string, number> {
   const counts: Record<string, number> = {};
   try {
     for (const name of process.getActiveResourcesInfo()) counts[name] = (counts[name] ?? 0) + 1;
   } catch {}
-  if (counts.Timeout !== undefined) {
-    counts.Timeout -= ownTimers;
-    if (counts.Timeout <= 0) delete counts.Timeout;
+  for (const [name, n] of Object.entries(ownResourceCounts)) {
+    if (counts[name] === undefined) continue;
+    counts[name] -= n;
+    if (counts[name] <= 0) delete counts[name];
   }
   return counts;
 }

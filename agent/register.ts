@@ -1,11 +1,12 @@
 /**
  * The preload: `node --require asyncmon/register app.js` or `node --import asyncmon/register
- * app.mjs`. Starts the agent with the levels from the environment. If it cannot run it says so
- * in one line on stderr and leaves the host alone; `ASYNCMON=0` turns it off.
+ * app.mjs`. Starts the agent and its server with the settings from the environment. If it
+ * cannot run it says so in one line on stderr and leaves the host alone; `ASYNCMON=0` turns
+ * it off.
  */
-import { writeSync } from 'node:fs';
 import { getAgent } from './agent.js';
 import { readEnv } from './config.js';
+import { startMonitor, warn } from './monitor.js';
 
 function register(): void {
   try {
@@ -13,10 +14,12 @@ function register(): void {
     if (!env.enabled) return;
     const agent = getAgent();
     if (env.level !== undefined || env.stacks !== undefined) agent.track(env.level ?? agent.level, env.stacks);
+    startMonitor().then(
+      () => undefined,
+      (err: unknown) => warn(`not started: ${err instanceof Error ? err.message : String(err)}; the program runs on without it`),
+    );
   } catch (err) {
-    try {
-      writeSync(2, `asyncmon: not started: ${err instanceof Error ? err.message : String(err)}\n`);
-    } catch {}
+    warn(`not started: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 

@@ -25,6 +25,23 @@ export const DEFAULTS = {
   censusLimit: 500,
   /** Entries processed per slice when a full listing is built without holding the loop. */
   sliceSize: 5_000,
+  /** The main thread's heartbeat period, and how stale it may get before the loop counts as blocked. */
+  heartbeatMs: 50,
+  staleMs: 300,
+  /** Blocked episodes kept for `stats`. */
+  blockedEpisodes: 50,
+  limits: {
+    maxConnections: 16,
+    maxLineBytes: 64 * 1024,
+    authTimeoutMs: 10_000,
+    idleTimeoutMs: 30 * 60_000,
+    /** Bytes waiting to be written to one client before it counts as not reading and is dropped. */
+    maxOutputBytes: 4 * 1024 * 1024,
+    /** How long the worker waits for the main thread to answer a command. */
+    callTimeoutMs: 5_000,
+    /** Requests one connection may have queued before its socket is paused. */
+    maxQueuedRequests: 64,
+  },
 } as const;
 
 /** Names of the environment variables the agent and the CLI read. */

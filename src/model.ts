@@ -184,3 +184,66 @@ export interface CancelResult {
   action: CancelAction;
   message: string;
 }
+
+/** `promises`: groups by site and the newest pending ones. */
+export interface PromisesResult {
+  level: Level;
+  groups: Page<PromiseGroup>;
+  newest: Page<PromiseInfo>;
+  evicted: number;
+}
+
+/** A time the main thread's loop was blocked, with what it was running. */
+export interface BlockedEpisode {
+  startedAt: number;
+  durationMs: number;
+  /** Still blocked when reported. */
+  ongoing: boolean;
+  stack: Frame[];
+}
+
+/** `stack`: the main thread's stack while its loop is blocked. */
+export interface StackResult {
+  blocked: boolean;
+  blockedMs: number;
+  frames: Frame[];
+  message: string;
+}
+
+export interface StatsResult {
+  pid: number;
+  node: string;
+  uptimeMs: number;
+  tracker: TrackerStatus;
+  loop: LoopStats;
+  counts: { tasks: number; promises: number; resources: number; history: number };
+  counters: Counters;
+  blocked: BlockedEpisode[];
+}
+
+/** `health`: answered by the agent's worker, also while the main loop is blocked. */
+export interface HealthResult {
+  status: 'ok' | 'blocked';
+  pid: number;
+  node: string;
+  uptimeMs: number;
+  /** How long the loop has been blocked right now (0 when it is not). */
+  blockedMs: number;
+  /** The blocking stack, when blocked. */
+  stack: Frame[];
+  /** The latest loop figures (as of the last heartbeat when blocked). */
+  loop: LoopStats | null;
+  tracker: TrackerStatus | null;
+  tasks: number | null;
+  pendingPromises: number | null;
+  /** The oldest live tasks, for checks that name culprits. */
+  oldestTasks: TaskInfo[];
+}
+
+export interface HelpEntry {
+  name: string;
+  aliases: string[];
+  usage: string;
+  summary: string;
+  access: string;
+}

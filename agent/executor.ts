@@ -1,0 +1,93 @@
+import { inspect } from 'node:util';
+import { runInThisContext } from 'node:vm';
+import type { Args } from '../src/commands.js';
+import { DEFAULTS } from '../src/defaults.js';
+import { AsyncmonError } from '../src/errors.js';
+import { parseLevel, parseStacks } from '../src/levels.js';
+import type { Page, PromisesResult, StatsResult, TaskInfo } from '../src/model.js';
+import type { Agent } from './agent.js';
+import { cancelById, listHandles, listTasks, takeSnapshot, taskTree, whereTask } from './queries.js';
+
+type Handler = (agent: Agent, args: Args, by: string) => unknown;
+
+const num = (v: unknown, fallback: number) => (typeof v === 'number' ? v : fallback);
+
+function ps(agent: Agent, args: Args): Page<TaskInfo> {
+  const limit = num(args.limit, DEFAULTS.snapshotLimit);
+  const filter = typeof args.filter === 'string' ? args.filter.toLowerCase() : '';
+  if (!filter) return listTasks(agent, limit);
+  const all = listTasks(agent, Number.MAX_SAFE_INTEGER).items.filter((t) => t.name.toLowerCase().includes(filter) || t.kind.includes(filter));
+  return { total: all.length, items: all.slice(0, limit) };
+}
+
+function promises(agent: Agent, args: Args): PromisesResult {
+  const limit = num(args.limit, 20);
+  const groups = agent.promises.groups(limit, 5000);
+  return {
+    level: agent.level,
+    groups,
+    newest: { total: agent.promises.size, items: agent.promises.newest(limit) },
+    evicted: agent.promises.evicted,
+  };
+}
+
+/** Everything but blocked episodes, which the worker knows and adds. */
+export function stats(agent: Agent): StatsResult {
+  return {
+    pid: process.pid,
+    node: process.version,
+    uptimeMs: Math.round(process.uptime() * 1000),
+    tracker: agent.status(),
+    loop: agent.loop.stats(),
+    counts: { tasks: agent.registry.size, promises: agent.promises.size, resources: agent.resources.size, history: agent.registry.historySize },
+    counters: {
+      tasksDropped: agent.registry.dropped,
+      promisesEvicted: agent.promises.evicted,
+      resourcesEvicted: agent.resources.evicted,
+      faults: agent.guard.count,
+    },
+    blocked: [],
+  };
+}
+
+/** Evaluates code in the main context; `await` works by wrapping the code in an async function. */
+async function evaluate(code: string): Promise<string> {
+  let value: unknown;
+  if (/\bawait\b/.test(code)) {
+    try {
+      value = await runInThisContext(`(async () => (${code}\n))()`, { filename: 'asyncmon-eval' });
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      value = await runInThisContext(`(async () => {${code}\n})()`, { filename: 'asyncmon-eval' });
+    }
+  } else {
+    value = runInThisContext(code, { filename: 'asyncmon-eval' });
+    if (value instanceof Promise) value = await value;
+  }
+  return inspect(value, { depth: 3, breakLength: 100, maxArrayLength: 50, maxStringLength: 2000 });
+}
+
+/** The commands the main thread answers, by name; each returns plain data. */
+export const HANDLERS: Record<string, Handler> = {
+  ps: (agent, args) => ps(agent, args),
+  where: (agent, args) => whereTask(agent, String(args.id)),
+  tree: (agent, args) => taskTree(agent, args.id === undefined ? undefined : String(args.id)),
+  cancel: (agent, args, by) => cancelById(agent, String(args.id), typeof args.reason === 'string' ? args.reason : 'cancelled', by),
+  handles: (agent, args) => listHandles(agent, num(args.limit, DEFAULTS.censusLimit)),
+  promises: (agent, args) => promises(agent, args),
+  stats: (agent) => stats(agent),
+  history: (agent, args) => {
+    const limit = num(args.limit, DEFAULTS.snapshotLimit);
+    return { total: agent.registry.historySize, items: agent.registry.recentHistory(limit) };
+  },
+  track: (agent, args) => agent.track(parseLevel(String(args.level)), args.stacks === undefined ? undefined : parseStacks(String(args.stacks))),
+  snapshot: (agent, args) => takeSnapshot(agent, { limit: num(args.limit, DEFAULTS.snapshotLimit) }),
+  eval: (_agent, args) => evaluate(String(args.code)),
+};
+
+/** Runs a command for the worker; errors come back as values, never thrown into the host. */
+export async function execute(agent: Agent, cmd: string, args: Args, by: string): Promise<unknown> {
+  const handler = Object.prototype.hasOwnProperty.call(HANDLERS, cmd) ? HANDLERS[cmd] : undefined;
+  if (!handler) throw new AsyncmonError('UNKNOWN_COMMAND', `the main thread does not answer "${cmd}"`);
+  return handler(agent, args, by);
+}

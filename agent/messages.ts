@@ -1,0 +1,86 @@
+import type { Args } from '../src/commands.js';
+import type { ErrorCode } from '../src/errors.js';
+import type { LoopStats, TaskInfo, TrackerStatus } from '../src/model.js';
+
+/** Messages between the agent's worker and the host's main thread. */
+
+/** The worker asks the main thread to run a command. */
+export interface CallMessage {
+  type: 'call';
+  id: number;
+  cmd: string;
+  args: Args;
+  /** Who asks (for cancel's history entry). */
+  by: string;
+}
+
+/** Console traffic for one session (worker → main). */
+export interface ConsoleMessage {
+  type: 'console';
+  session: number;
+  op: 'open' | 'line' | 'close';
+  text?: string;
+}
+
+export type ToMain = CallMessage | ConsoleMessage;
+
+export interface ReplyMessage {
+  type: 'reply';
+  id: number;
+  ok: boolean;
+  result?: unknown;
+  error?: { code: ErrorCode; message: string };
+}
+
+/** What the worker caches to answer `health` while the loop is blocked (sent once a second). */
+export interface StatusMessage {
+  type: 'status';
+  loop: LoopStats;
+  tracker: TrackerStatus;
+  tasks: number;
+  pendingPromises: number | null;
+  oldestTasks: TaskInfo[];
+}
+
+export interface ConsoleOutMessage {
+  type: 'console-out';
+  session: number;
+  text: string;
+}
+
+export interface ConsoleExitMessage {
+  type: 'console-exit';
+  session: number;
+}
+
+export type ToWorker = ReplyMessage | StatusMessage | ConsoleOutMessage | ConsoleExitMessage;
+
+/** What the worker tells the main thread about its listener. */
+export type WorkerReport =
+  | { type: 'listening'; host: string; port: number | null; socket: string | null; fellBack: boolean }
+  | { type: 'failed'; message: string };
+
+/** Settings the worker starts with. */
+export interface WorkerConfig {
+  host: string;
+  port: number;
+  portExplicit: boolean;
+  socket: string | null;
+  token: string;
+  readOnly: boolean;
+  pid: number;
+  node: string;
+  staleMs: number;
+  limits: Limits;
+}
+
+/** Every limit a session enforces; see `src/defaults.ts` for the values. */
+export interface Limits {
+  maxConnections: number;
+  maxLineBytes: number;
+  authTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxOutputBytes: number;
+  callTimeoutMs: number;
+  maxQueuedRequests: number;
+}

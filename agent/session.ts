@@ -1,0 +1,254 @@
+import type { Socket } from 'node:net';
+import { COMMANDS, accessAllows, checkArgs, findCommand, parseTextCommand, usage } from '../src/commands.js';
+import type { Access, Args, CommandSpec } from '../src/commands.js';
+import { AsyncmonError } from '../src/errors.js';
+import { LineDecoder } from '../src/line-decoder.js';
+import { PROTOCOL_VERSION, RequestError, errorResponse, okResponse, parseRequest } from '../src/protocol.js';
+import type { HelpEntry } from '../src/model.js';
+import { renderResult } from '../src/render.js';
+import type { Limits } from './messages.js';
+
+/** What a session needs from the worker around it. */
+export interface SessionHost {
+  limits: Limits;
+  pid: number;
+  node: string;
+  /** Checks a token in constant time; returns the access it grants, or null. */
+  authenticate(token: string): Access | null;
+  /** Runs a command (locally or on the main thread). */
+  run(spec: CommandSpec, args: Args, session: Session): Promise<unknown>;
+  consoleOpen(session: Session): void;
+  consoleLine(session: Session, line: string): void;
+  consoleClose(session: Session): void;
+  closed(session: Session): void;
+}
+
+const PROMPT = 'asyncmon> ';
+const HTTP_RE = /^(GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|TRACE) \S+ HTTP\/\d|^(GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH) \/|^host:/i;
+const BANNER_DELAY_MS = 150;
+let nextSessionId = 1;
+
+/** The help table's data, from the command table. */
+export function helpEntries(dialect: 'text' | 'json', name?: string): HelpEntry[] {
+  const specs = name ? [findCommand(name, dialect)] : COMMANDS.filter((c) => !c.dialects || c.dialects.includes(dialect));
+  return specs.map((c) => ({ name: c.name, aliases: [...c.aliases], usage: usage(c), summary: c.summary, access: c.access }));
+}
+
+/**
+ * One client connection. The first line picks the dialect: `{` starts JSON lines, anything
+ * else the text REPL (banner, `auth <token>`, `asyncmon> ` prompt). Requests are answered in
+ * order; a client with too many queued requests is paused, one that stops reading is dropped.
+ */
+export class Session {
+  readonly id = nextSessionId++;
+  readonly peer: string;
+  dialect: 'text' | 'json' | null = null;
+  access: Access | null = null;
+  inConsole = false;
+  closedFlag = false;
+  private readonly decoder: LineDecoder;
+  private readonly queue: string[] = [];
+  private busy = false;
+  private lastCommand = '';
+  private bannerSent = false;
+  private readonly bannerTimer: NodeJS.Timeout;
+  private readonly authTimer: NodeJS.Timeout;
+  /** Cleared by `watch stop` and on close. */
+  watchTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly host: SessionHost,
+  ) {
+    this.peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : `local socket #${this.id}`;
+    this.decoder = new LineDecoder(host.limits.maxLineBytes);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.close());
+    socket.setTimeout(host.limits.idleTimeoutMs, () => this.end('✗ idle timeout: closing'));
+    // A person with nc sees a banner; a JSON client speaks first and never gets one.
+    this.bannerTimer = setTimeout(() => {
+      if (this.dialect === null) this.sendBanner();
+    }, BANNER_DELAY_MS);
+    this.authTimer = setTimeout(() => {
+      if (this.access === null) this.end(this.dialect === 'json' ? JSON.stringify(errorResponse(null, new AsyncmonError('FORBIDDEN', 'authentication timeout'))) : '✗ authentication timeout: closing');
+    }, host.limits.authTimeoutMs);
+  }
+
+  private sendBanner(): void {
+    if (this.bannerSent) return;
+    this.bannerSent = true;
+    this.write(
+      `asyncmon: pid ${this.host.pid}, node ${this.host.node}\n` +
+        `authenticate with: auth <token>   (the token is in the discovery file or ASYNCMON_TOKEN)\n` +
+        `type help for commands\n${PROMPT}`,
+    );
+  }
+
+  /** Writes to the client, dropping it if it has stopped reading. */
+  write(text: string): void {
+    if (this.closedFlag) return;
+    if (this.socket.writableLength > this.host.limits.maxOutputBytes) {
+      this.socket.destroy();
+      this.close();
+      return;
+    }
+    this.socket.write(text);
+  }
+
+  /** Sends a last line and closes. */
+  end(line: string): void {
+    if (this.closedFlag) return;
+    this.socket.end(line + '\n');
+    this.close();
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    clearTimeout(this.bannerTimer);
+    clearTimeout(this.authTimer);
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    this.watchTimer = null;
+    if (this.inConsole) this.host.consoleClose(this);
+    this.inConsole = false;
+    this.queue.length = 0;
+    if (!this.socket.destroyed) this.socket.destroySoon?.();
+    this.host.closed(this);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closedFlag) return;
+    const lines = this.decoder.push(chunk);
+    if (this.decoder.overflowed) {
+      this.end(this.dialect === 'json' ? JSON.stringify(errorResponse(null, new AsyncmonError('BAD_ARGUMENT', `line longer than ${this.host.limits.maxLineBytes} bytes: closing`))) : `✗ line longer than ${this.host.limits.maxLineBytes} bytes: closing`);
+      return;
+    }
+    for (const line of lines) {
+      if (this.dialect === null) {
+        if (HTTP_RE.test(line)) {
+          this.end('asyncmon: this port speaks text or JSON lines, not HTTP; use nc or the asyncmon CLI');
+          return;
+        }
+        if (line.trim() === '') continue;
+        this.dialect = line.trimStart().startsWith('{') ? 'json' : 'text';
+        if (this.dialect === 'text' && !this.bannerSent) {
+          this.bannerSent = true; // the answer comes with a prompt; skip the banner's prompt
+          this.write(`asyncmon: pid ${this.host.pid}, node ${this.host.node}\n`);
+        }
+      }
+      this.queue.push(line);
+    }
+    if (this.queue.length >= this.host.limits.maxQueuedRequests) this.socket.pause();
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.queue.length > 0 && !this.closedFlag) {
+        const line = this.queue.shift()!;
+        if (this.dialect === 'json') await this.handleJson(line);
+        else await this.handleText(line);
+        if (this.queue.length < this.host.limits.maxQueuedRequests / 2 && this.socket.isPaused()) this.socket.resume();
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async handleJson(line: string): Promise<void> {
+    if (line.trim() === '') return;
+    let id: number | string | null = null;
+    try {
+      const req = parseRequest(line);
+      id = req.id;
+      const spec = findCommand(req.cmd, 'json');
+      const args = checkArgs(spec, req.args);
+      const result = await this.execute(spec, args);
+      this.write(JSON.stringify(okResponse(id, result)) + '\n');
+      if (spec.name === 'quit') this.end('');
+    } catch (err) {
+      const cause = err instanceof RequestError ? err.cause : err;
+      this.write(JSON.stringify(errorResponse(err instanceof RequestError ? err.id : id, cause)) + '\n');
+    }
+  }
+
+  private async handleText(raw: string): Promise<void> {
+    if (this.inConsole) {
+      this.host.consoleLine(this, raw);
+      return;
+    }
+    let line = raw.trim();
+    if (line === '') {
+      if (!this.lastCommand) {
+        this.write(PROMPT);
+        return;
+      }
+      line = this.lastCommand;
+    }
+    try {
+      const { spec, args } = parseTextCommand(line);
+      if (spec.name !== 'auth') this.lastCommand = line;
+      const result = await this.execute(spec, args);
+      if (spec.name === 'quit') {
+        this.end('bye');
+        return;
+      }
+      if (spec.name === 'console') {
+        this.write('JavaScript in the host process (main thread, global scope); .exit to return\n');
+        this.inConsole = true;
+        this.host.consoleOpen(this);
+        return;
+      }
+      if (spec.name === 'auth') this.write('✓ authenticated\n');
+      else this.write(renderResult(spec.name, result) + '\n');
+    } catch (err) {
+      this.write(`✗ ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    if (!this.closedFlag && !this.inConsole) this.write(PROMPT);
+  }
+
+  /** Called when the console's REPL exits (.exit): back to the asyncmon prompt. */
+  consoleExited(): void {
+    if (!this.inConsole) return;
+    this.inConsole = false;
+    this.write(PROMPT);
+  }
+
+  /** Auth and access checks, then the command itself. */
+  private async execute(spec: CommandSpec, args: Args): Promise<unknown> {
+    switch (spec.name) {
+      case 'auth':
+      case 'hello': {
+        if (spec.name === 'hello' && args.protocol !== undefined && args.protocol !== PROTOCOL_VERSION) {
+          throw new AsyncmonError('BAD_ARGUMENT', `protocol ${args.protocol} is not supported; this agent speaks ${PROTOCOL_VERSION}`);
+        }
+        const access = this.host.authenticate(typeof args.token === 'string' ? args.token : '');
+        if (access === null) {
+          this.failedAuth++;
+          // A growing delay makes guessing slow; the answer says nothing about the token.
+          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** Math.min(this.failedAuth, 5))));
+          throw new AsyncmonError('FORBIDDEN', 'authentication failed');
+        }
+        this.access = access;
+        clearTimeout(this.authTimer);
+        return { protocol: PROTOCOL_VERSION, pid: this.host.pid, node: this.host.node, access };
+      }
+      case 'help':
+        return helpEntries(this.dialect === 'json' ? 'json' : 'text', typeof args.command === 'string' ? args.command : undefined);
+      case 'quit':
+        return null;
+    }
+    if (this.access === null) {
+      throw new AsyncmonError('FORBIDDEN', this.dialect === 'json' ? 'authenticate first: {"id":1,"cmd":"hello","args":{"protocol":1,"token":"…"}}' : 'authenticate first: auth <token>');
+    }
+    if (!accessAllows(this.access, spec.access)) {
+      throw new AsyncmonError('FORBIDDEN', `${spec.name} needs ${spec.access} access; this session has ${this.access}`);
+    }
+    return this.host.run(spec, args, this);
+  }
+
+  private failedAuth = 0;
+}

@@ -1,0 +1,215 @@
+/**
+ * The agent's worker thread: the TCP (or Unix socket) listener, sessions, auth, limits and the
+ * blocked-loop sentinel. It answers `health` and `stack` by itself, so they work while the
+ * host's loop is blocked; everything else is forwarded to the main thread's executor.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import type { Access, Args, CommandSpec } from '../src/commands.js';
+import { AsyncmonError } from '../src/errors.js';
+import { formatDuration, formatSite } from '../src/format.js';
+import type { HealthResult, StatsResult } from '../src/model.js';
+import type { StatusMessage, ToMain, ToWorker, WorkerConfig, WorkerReport } from './messages.js';
+import { Sentinel } from './sentinel.js';
+import { Session } from './session.js';
+import { Watcher } from './watcher.js';
+
+interface WorkerInit {
+  config: WorkerConfig;
+  beats: SharedArrayBuffer;
+}
+
+/** Pending calls to the main thread, answered by `reply` messages or timed out. */
+class MainBridge {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  constructor(
+    private readonly port: MessagePort,
+    private readonly timeoutMs: number,
+  ) {}
+
+  call(cmd: string, args: Args, by: string): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new AsyncmonError('BLOCKED', `the main thread did not answer ${cmd} within ${formatDuration(this.timeoutMs)}`));
+      }, this.timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.send({ type: 'call', id, cmd, args, by });
+    });
+  }
+
+  send(msg: ToMain): void {
+    this.port.postMessage(msg);
+  }
+
+  settle(id: number, ok: boolean, result: unknown, error?: { code: string; message: string }): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    if (ok) p.resolve(result);
+    else p.reject(new AsyncmonError((error?.code ?? 'INTERNAL') as AsyncmonError['code'], error?.message ?? 'failed'));
+  }
+}
+
+function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+function main(): void {
+  const port = parentPort;
+  if (!port) return;
+  const { config, beats } = workerData as WorkerInit;
+  const expected = tokenDigest(config.token);
+  const grant: Access = config.readOnly ? 'read' : 'eval';
+  const sentinel = new Sentinel(new Int32Array(beats), config.staleMs, 50).start();
+  const bridge = new MainBridge(port, config.limits.callTimeoutMs);
+  const sessions = new Map<number, Session>();
+  let status: StatusMessage | null = null;
+
+  const blockedError = (ms: number) => {
+    const top = sentinel.currentStack()[0];
+    return new AsyncmonError('BLOCKED', `event loop blocked ${formatDuration(ms)}${top ? ` in ${formatSite(top)}` : ''}; health and stack still answer`);
+  };
+
+  const health = (): HealthResult => {
+    const blockedMs = sentinel.blockedMs();
+    return {
+      status: blockedMs > 0 ? 'blocked' : 'ok',
+      pid: config.pid,
+      node: config.node,
+      uptimeMs: Math.round(process.uptime() * 1000),
+      blockedMs,
+      stack: blockedMs > 0 ? sentinel.currentStack() : [],
+      loop: status?.loop ?? null,
+      tracker: status?.tracker ?? null,
+      tasks: status?.tasks ?? null,
+      pendingPromises: status?.pendingPromises ?? null,
+      oldestTasks: status?.oldestTasks ?? [],
+    };
+  };
+
+  const callMain = (cmd: string, args: Args, by: string) => {
+    const blockedMs = sentinel.blockedMs();
+    if (blockedMs > 0) return Promise.reject(blockedError(blockedMs));
+    return bridge.call(cmd, args, by);
+  };
+
+  const run = async (spec: CommandSpec, args: Args, session: Session): Promise<unknown> => {
+    switch (spec.name) {
+      case 'health': {
+        const h = health();
+        if (h.status === 'blocked' && h.stack.length === 0) h.stack = await sentinel.capture();
+        return h;
+      }
+      case 'stack':
+        return sentinel.stack();
+      case 'watch':
+        return watcher.command(session, args);
+      case 'console': {
+        const blockedMs = sentinel.blockedMs();
+        if (blockedMs > 0) throw blockedError(blockedMs);
+        return null;
+      }
+      case 'stats': {
+        const s = (await callMain('stats', args, session.peer)) as StatsResult;
+        s.blocked = sentinel.history();
+        return s;
+      }
+      default:
+        return callMain(spec.name, args, session.peer);
+    }
+  };
+
+  const watcher = new Watcher(config.limits.maxOutputBytes, (args) => callMain('snapshot', args, 'watch'), health);
+
+  const host = {
+    limits: config.limits,
+    pid: config.pid,
+    node: config.node,
+    authenticate(token: string): Access | null {
+      const ok = timingSafeEqual(tokenDigest(token), expected);
+      return ok ? grant : null;
+    },
+    run,
+    consoleOpen: (s: Session) => bridge.send({ type: 'console', session: s.id, op: 'open' }),
+    consoleLine: (s: Session, line: string) => {
+      if (sentinel.blockedMs() > 0) {
+        s.write(`✗ ${blockedError(sentinel.blockedMs()).message}\n> `);
+        return;
+      }
+      bridge.send({ type: 'console', session: s.id, op: 'line', text: line });
+    },
+    consoleClose: (s: Session) => bridge.send({ type: 'console', session: s.id, op: 'close' }),
+    closed: (s: Session) => {
+      sessions.delete(s.id);
+      watcher.forget(s);
+    },
+  };
+
+  port.on('message', (msg: ToWorker | { type: 'shutdown' }) => {
+    switch (msg.type) {
+      case 'reply':
+        bridge.settle(msg.id, msg.ok, msg.result, msg.error);
+        break;
+      case 'status':
+        status = msg;
+        break;
+      case 'console-out':
+        sessions.get(msg.session)?.write(msg.text);
+        break;
+      case 'console-exit':
+        sessions.get(msg.session)?.consoleExited();
+        break;
+      case 'shutdown':
+        shutdown();
+        break;
+    }
+  });
+
+  const server: Server = createServer({ pauseOnConnect: false }, (socket: Socket) => {
+    socket.on('error', () => {});
+    if (sessions.size >= config.limits.maxConnections) {
+      socket.end(`✗ too many connections (limit ${config.limits.maxConnections}): try again later\n`);
+      socket.destroySoon?.();
+      return;
+    }
+    const session = new Session(socket, host);
+    sessions.set(session.id, session);
+  });
+  server.maxConnections = config.limits.maxConnections * 4;
+
+  const report = (r: WorkerReport) => port.postMessage(r);
+  let fellBack = false;
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EADDRINUSE' && !config.portExplicit && !config.socket && !fellBack) {
+      fellBack = true;
+      server.listen(0, config.host);
+      return;
+    }
+    const where = config.socket ?? `${config.host}:${config.port}`;
+    report({ type: 'failed', message: err.code === 'EADDRINUSE' ? `${where} is already in use` : `cannot listen on ${where}: ${err.message}` });
+    shutdown();
+  });
+  server.on('listening', () => {
+    const addr = server.address();
+    if (typeof addr === 'string' || addr === null) report({ type: 'listening', host: config.host, port: null, socket: config.socket, fellBack });
+    else report({ type: 'listening', host: addr.address, port: addr.port, socket: null, fellBack });
+  });
+  if (config.socket) server.listen(config.socket);
+  else server.listen(config.port, config.host);
+
+  function shutdown(): void {
+    sentinel.stop();
+    for (const s of sessions.values()) s.close();
+    server.close();
+    port?.close();
+  }
+}
+
+main();

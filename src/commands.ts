@@ -1,0 +1,144 @@
+import { AsyncmonError } from './errors.js';
+
+/** What a client may do; each level includes the ones before it. */
+export type Access = 'read' | 'control' | 'eval';
+export const ACCESS_LEVELS: readonly Access[] = ['read', 'control', 'eval'];
+
+/** Whether a client holding `have` may run a command that needs `need`. */
+export function accessAllows(have: Access, need: Access | 'none'): boolean {
+  return need === 'none' || ACCESS_LEVELS.indexOf(have) >= ACCESS_LEVELS.indexOf(need);
+}
+
+export interface ArgSpec {
+  name: string;
+  summary: string;
+  required?: boolean;
+  type: 'string' | 'int';
+  /** Takes the rest of the line (text dialect). */
+  rest?: boolean;
+}
+
+/** One command, described once; the REPL, the JSON dispatcher, the CLI and the docs read it. */
+export interface CommandSpec {
+  name: string;
+  aliases: readonly string[];
+  summary: string;
+  args: readonly ArgSpec[];
+  access: Access | 'none';
+  /** Which thread answers: the worker alone, or the host's main thread (needs a live loop). */
+  runs: 'worker' | 'main';
+  /** Dialects that offer it (default both). */
+  dialects?: ReadonlyArray<'text' | 'json'>;
+  /** A one-shot CLI subcommand is generated for it (default true). */
+  cli?: boolean;
+}
+
+const id: ArgSpec = { name: 'id', summary: 'task id (17), resource (r42) or promise (p9)', required: true, type: 'string' };
+const limit: ArgSpec = { name: 'limit', summary: 'how many rows at most', type: 'int' };
+
+/** Every command of the agent. */
+export const COMMANDS: readonly CommandSpec[] = [
+  { name: 'help', aliases: ['h', '?'], summary: 'list commands, or explain one', args: [{ name: 'command', summary: 'a command name', type: 'string' }], access: 'none', runs: 'worker', cli: false },
+  { name: 'auth', aliases: [], summary: 'authenticate with the token', args: [{ name: 'token', summary: 'the token from the discovery file or ASYNCMON_TOKEN', required: true, type: 'string' }], access: 'none', runs: 'worker', dialects: ['text'], cli: false },
+  { name: 'hello', aliases: [], summary: 'open a JSON session: protocol version and token', args: [{ name: 'protocol', summary: 'protocol version (1)', type: 'int' }, { name: 'token', summary: 'the token', type: 'string' }], access: 'none', runs: 'worker', dialects: ['json'], cli: false },
+  { name: 'ps', aliases: ['p'], summary: 'list live tasks (optionally only those whose name or kind contains a text)', args: [{ name: 'filter', summary: 'text to match in name or kind', type: 'string' }, limit], access: 'read', runs: 'main' },
+  { name: 'where', aliases: ['w'], summary: 'show where a task waits: the await it is parked on, and its parents', args: [{ ...id, summary: 'task id' }], access: 'read', runs: 'main' },
+  { name: 'tree', aliases: ['t'], summary: 'show how tasks nest', args: [{ ...id, required: false, summary: 'task id (default: all)' }], access: 'read', runs: 'main' },
+  { name: 'cancel', aliases: ['ca'], summary: 'cancel a task, timer, socket, server or child process', args: [id, { name: 'reason', summary: 'why (recorded in history)', type: 'string', rest: true }], access: 'control', runs: 'main' },
+  { name: 'handles', aliases: ['hd'], summary: 'what keeps the process alive, with the callback each will run', args: [limit], access: 'read', runs: 'main' },
+  { name: 'promises', aliases: ['pr'], summary: 'pending promises grouped by creation site, and the newest ones', args: [limit], access: 'read', runs: 'main' },
+  { name: 'stack', aliases: ['st'], summary: "the main thread's stack right now (when the loop is blocked)", args: [], access: 'read', runs: 'worker' },
+  { name: 'stats', aliases: ['s'], summary: 'event-loop delay and utilization, memory, counters, blocked episodes', args: [], access: 'read', runs: 'main' },
+  { name: 'history', aliases: ['hi'], summary: 'finished, failed and cancelled tasks, newest first', args: [limit], access: 'read', runs: 'main' },
+  { name: 'track', aliases: ['tr'], summary: 'set the tracking level (tasks, resources, promises) and stacks (off, on, N)', args: [{ name: 'level', summary: 'tasks | resources | promises', required: true, type: 'string' }, { name: 'stacks', summary: 'off | on | N (1 in N)', type: 'string' }], access: 'control', runs: 'main' },
+  { name: 'health', aliases: ['he'], summary: 'is the loop alive? answers even while it is blocked', args: [], access: 'read', runs: 'worker' },
+  { name: 'snapshot', aliases: [], summary: 'a bounded snapshot of everything, as data', args: [limit], access: 'read', runs: 'main', dialects: ['json'], cli: false },
+  { name: 'watch', aliases: [], summary: 'stream updates: interval in ms, or pause / resume / stop', args: [{ name: 'interval', summary: 'milliseconds between updates (default 1000)', type: 'int' }, { name: 'action', summary: 'start | pause | resume | stop', type: 'string' }], access: 'read', runs: 'worker', dialects: ['json'], cli: false },
+  { name: 'console', aliases: ['c'], summary: "a JavaScript REPL in the host's main thread (.exit to return)", args: [], access: 'eval', runs: 'main', dialects: ['text'] },
+  { name: 'eval', aliases: [], summary: "evaluate JavaScript in the host's main thread", args: [{ name: 'code', summary: 'the code', required: true, type: 'string', rest: true }], access: 'eval', runs: 'main', dialects: ['json'], cli: false },
+  { name: 'quit', aliases: ['q', 'exit'], summary: 'close this session', args: [], access: 'none', runs: 'worker', cli: false },
+];
+
+const BY_NAME = new Map<string, CommandSpec>();
+for (const spec of COMMANDS) {
+  BY_NAME.set(spec.name, spec);
+  for (const alias of spec.aliases) BY_NAME.set(alias, spec);
+}
+
+/** The command a name or alias stands for, offered in `dialect`. */
+export function findCommand(name: string, dialect: 'text' | 'json'): CommandSpec {
+  const spec = BY_NAME.get(name.toLowerCase());
+  if (!spec || (spec.dialects && !spec.dialects.includes(dialect))) {
+    throw new AsyncmonError('UNKNOWN_COMMAND', `unknown command "${name}": type help for the list`);
+  }
+  return spec;
+}
+
+export type Args = Record<string, string | number | boolean | undefined>;
+
+/** Splits a text line into words; double quotes group words. */
+export function splitWords(line: string): string[] {
+  const words: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(line); m; m = re.exec(line)) words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]);
+  return words;
+}
+
+/** Parses a text-dialect line into a command and named arguments. */
+export function parseTextCommand(line: string): { spec: CommandSpec; args: Args } {
+  const trimmed = line.trim();
+  const space = trimmed.search(/\s/);
+  const name = space < 0 ? trimmed : trimmed.slice(0, space);
+  const spec = findCommand(name, 'text');
+  const rest = space < 0 ? '' : trimmed.slice(space + 1).trim();
+  const words = splitWords(rest);
+  const args: Args = {};
+  for (let i = 0; i < spec.args.length; i++) {
+    const arg = spec.args[i];
+    if (arg.rest) {
+      const restWords = words.slice(i);
+      if (restWords.length > 0) args[arg.name] = restWords.join(' ');
+      words.length = Math.min(words.length, i);
+      break;
+    }
+    if (i < words.length) args[arg.name] = words[i];
+  }
+  if (words.length > spec.args.length) {
+    throw new AsyncmonError('BAD_ARGUMENT', `too many arguments: usage: ${usage(spec)}`);
+  }
+  return { spec, args: checkArgs(spec, args) };
+}
+
+/** Validates and converts arguments against the spec (both dialects). Unknown keys are refused. */
+export function checkArgs(spec: CommandSpec, raw: unknown): Args {
+  if (raw === undefined || raw === null) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new AsyncmonError('BAD_ARGUMENT', `"args" must be an object`);
+  const out: Args = Object.create(null) as Args;
+  const given = raw as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!spec.args.some((a) => a.name === key)) {
+      throw new AsyncmonError('BAD_ARGUMENT', `${spec.name} takes no argument "${key}": usage: ${usage(spec)}`);
+    }
+  }
+  for (const arg of spec.args) {
+    const value = Object.prototype.hasOwnProperty.call(given, arg.name) ? given[arg.name] : undefined;
+    if (value === undefined || value === null || value === '') {
+      if (arg.required) throw new AsyncmonError('BAD_ARGUMENT', `missing ${arg.name}: usage: ${usage(spec)}`);
+      continue;
+    }
+    if (arg.type === 'int') {
+      const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+      if (!Number.isSafeInteger(n) || n < 0) throw new AsyncmonError('BAD_ARGUMENT', `${arg.name} must be a whole number, not ${JSON.stringify(value)}`);
+      out[arg.name] = n;
+    } else {
+      if (typeof value !== 'string' && typeof value !== 'number') throw new AsyncmonError('BAD_ARGUMENT', `${arg.name} must be a string`);
+      out[arg.name] = String(value);
+    }
+  }
+  return out;
+}
+
+/** `cancel <id> [reason]` */
+export function usage(spec: CommandSpec): string {
+  return [spec.name, ...spec.args.map((a) => (a.required ? `<${a.name}>` : `[${a.name}]`))].join(' ');
+}

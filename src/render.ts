@@ -1,0 +1,235 @@
+import { formatBytes, formatDuration, formatFrame, formatSite } from './format.js';
+import type {
+  BlockedEpisode,
+  CancelResult,
+  Frame,
+  HandleInfo,
+  HealthResult,
+  HelpEntry,
+  HistoryEntry,
+  Page,
+  PromisesResult,
+  StackResult,
+  StatsResult,
+  TaskInfo,
+  TrackerStatus,
+  TreeNode,
+  WhereInfo,
+} from './model.js';
+import { renderTable, truncate } from './table.js';
+
+/**
+ * Text for every command's result, shared by the text REPL and the CLI so both print the same
+ * thing. Each renderer takes the plain data a handler returned.
+ */
+
+function more<T>(page: Page<T>, what: string): string {
+  const rest = page.total - page.items.length;
+  return rest > 0 ? `\n… and ${rest} more ${what}` : '';
+}
+
+function stacksText(stacks: TrackerStatus['stacks']): string {
+  return typeof stacks === 'number' ? `1 in ${stacks}` : stacks;
+}
+
+export function renderTasks(page: Page<TaskInfo>, width = 80): string {
+  if (page.total === 0) return 'no live tasks';
+  const hasWaits = page.items.some((t) => t.waitsOn !== undefined);
+  return (
+    renderTable<TaskInfo>(
+      [
+        { header: 'ID', cell: (t) => String(t.id), right: true },
+        { header: 'KIND', cell: (t) => t.kind },
+        { header: 'AGE', cell: (t) => formatDuration(t.ageMs), right: true },
+        { header: 'NAME', cell: (t) => (t.state === 'cancelling' ? `${t.name} (cancelling)` : t.name) },
+        {
+          header: hasWaits ? 'WAITS ON' : 'CREATED AT',
+          cell: (t) => (hasWaits ? formatSite(t.waitsOn) : t.site ? formatSite(t.site) : (t.detail ?? '-')),
+          flex: true,
+        },
+      ],
+      page.items,
+      width,
+    ) + more(page, 'tasks')
+  );
+}
+
+function frames(list: Frame[], indent = ''): string {
+  return list.length === 0 ? `${indent}    (no stack)` : list.map((f) => indent + formatFrame(f)).join('\n');
+}
+
+export function renderWhere(w: WhereInfo): string {
+  const lines = [`task ${w.id} ${w.name} (${w.kind}, ${w.state}, ${formatDuration(w.ageMs)})`];
+  if (w.parents.length > 0) lines.push(`parents: ${w.parents.map((p) => `${p.id} ${p.name}`).join(' < ')}`);
+  if (w.traceId) lines.push(`trace ${w.traceId} span ${w.spanId ?? '-'}`);
+  if (w.waitsOn) {
+    lines.push(`waits on ${w.waitsOn.promiseId} at ${formatSite(w.waitsOn.site)}`);
+    if (w.waitsOn.stack.length > 0) lines.push(frames(w.waitsOn.stack));
+  }
+  if (w.waitsNote) lines.push(`(${w.waitsNote})`);
+  lines.push(`created at ${formatSite(w.site)}`);
+  if (w.stack.length > 1) lines.push(frames(w.stack));
+  return lines.join('\n');
+}
+
+export function renderTree(nodes: TreeNode[], width = 80): string {
+  if (nodes.length === 0) return 'no live tasks';
+  const out: string[] = [];
+  const walk = (node: TreeNode, prefix: string, last: boolean, root: boolean) => {
+    const branch = root ? '' : last ? '└─ ' : '├─ ';
+    out.push(truncate(`${prefix}${branch}${node.id} ${node.name} (${node.kind}, ${formatDuration(node.ageMs)})`, width));
+    const childPrefix = root ? '' : prefix + (last ? '   ' : '│  ');
+    node.children.forEach((c, i) => walk(c, childPrefix, i === node.children.length - 1, false));
+  };
+  nodes.forEach((n) => walk(n, '', true, true));
+  return out.join('\n');
+}
+
+export function renderCancel(r: CancelResult): string {
+  return `✓ ${r.message}`;
+}
+
+export function renderHandles(page: Page<HandleInfo>, width = 80): string {
+  if (page.total === 0) return 'nothing keeps the process alive';
+  return (
+    renderTable<HandleInfo>(
+      [
+        { header: 'ID', cell: (h) => h.id, right: true },
+        { header: 'KIND', cell: (h) => h.kind + (h.refed ? '' : ' (unref)') },
+        { header: 'DETAIL', cell: (h) => h.detail || '-' },
+        { header: 'CALLBACK', cell: (h) => formatSite(h.callback), flex: true },
+      ],
+      page.items,
+      width,
+    ) + more(page, 'handles')
+  );
+}
+
+export function renderPromises(r: PromisesResult, width = 80): string {
+  if (r.level !== 'promises') return `promises are not tracked at level ${r.level}: track promises (add "on" for creation sites)`;
+  if (r.newest.total === 0) return 'no pending promises';
+  const lines = [
+    `${r.newest.total} pending promises${r.evicted > 0 ? ` (${r.evicted} evicted: tracking is capped)` : ''}`,
+    '',
+    renderTable(
+      [
+        { header: 'COUNT', cell: (g: (typeof r.groups.items)[number]) => String(g.count), right: true },
+        { header: 'OLDEST', cell: (g) => formatDuration(g.oldestMs), right: true },
+        { header: 'CREATED AT', cell: (g) => (g.site ? formatSite(g.site) : '(no stack: track promises on)'), flex: true },
+      ],
+      r.groups.items,
+      width,
+    ),
+  ];
+  return lines.join('\n') + more(r.groups, 'sites');
+}
+
+export function renderStack(s: StackResult): string {
+  return s.frames.length > 0 ? `${s.message}\n${frames(s.frames)}` : s.message;
+}
+
+function blockedLine(b: BlockedEpisode): string {
+  const top = b.stack[0];
+  const at = top ? ` in ${formatSite(top)}` : '';
+  return `${new Date(b.startedAt).toISOString()}  ${formatDuration(b.durationMs)}${b.ongoing ? ' (ongoing)' : ''}${at}`;
+}
+
+export function renderStats(s: StatsResult): string {
+  const d = s.loop.delayMs;
+  const resources = Object.entries(s.loop.activeResources)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  const lines = [
+    `pid ${s.pid}  node ${s.node}  up ${formatDuration(s.uptimeMs)}  level ${s.tracker.level}  stacks ${stacksText(s.tracker.stacks)}`,
+    `loop delay  p50 ${d.p50}ms  p90 ${d.p90}ms  p99 ${d.p99}ms  max ${d.max}ms   utilization ${(s.loop.utilization * 100).toFixed(1)}%`,
+    `memory      heap ${formatBytes(s.loop.heapUsedBytes)}  rss ${formatBytes(s.loop.rssBytes)}`,
+    `tracked     tasks ${s.counts.tasks}  promises ${s.counts.promises}  resources ${s.counts.resources}  history ${s.counts.history}`,
+    `dropped     tasks ${s.counters.tasksDropped}  promises evicted ${s.counters.promisesEvicted}  resources evicted ${s.counters.resourcesEvicted}  faults ${s.counters.faults}`,
+    `active      ${resources || 'none'}`,
+  ];
+  if (s.tracker.disabledReason) lines.push(`✗ ${s.tracker.disabledReason}`);
+  lines.push(s.blocked.length === 0 ? 'blocked     never' : `blocked episodes (newest first):\n${s.blocked.map((b) => '  ' + blockedLine(b)).join('\n')}`);
+  return lines.join('\n');
+}
+
+export function renderHistory(page: Page<HistoryEntry>, width = 80): string {
+  if (page.total === 0) return 'no finished tasks yet';
+  return (
+    renderTable<HistoryEntry>(
+      [
+        { header: 'ID', cell: (h) => String(h.id), right: true },
+        { header: 'OUTCOME', cell: (h) => h.outcome },
+        { header: 'TOOK', cell: (h) => formatDuration(h.durationMs), right: true },
+        { header: 'NAME', cell: (h) => h.name },
+        {
+          header: 'DETAIL',
+          cell: (h) => (h.outcome === 'cancelled' ? `by ${h.cancelledBy ?? '?'}${h.reason ? `: ${h.reason}` : ''}` : (h.error ?? '')),
+          flex: true,
+        },
+      ],
+      page.items,
+      width,
+    ) + more(page, 'entries')
+  );
+}
+
+export function renderTrack(t: TrackerStatus): string {
+  return `✓ level ${t.level}, stacks ${stacksText(t.stacks)}`;
+}
+
+export function renderHealth(h: HealthResult): string {
+  if (h.status === 'blocked') {
+    const top = h.stack.slice(0, 3).map(formatSite).join(' < ');
+    return `✗ event loop blocked ${formatDuration(h.blockedMs)}${top ? ` in ${top}` : ''}`;
+  }
+  const d = h.loop?.delayMs;
+  return `✓ ok  pid ${h.pid}  up ${formatDuration(h.uptimeMs)}${d ? `  loop p99 ${d.p99}ms` : ''}${h.tasks !== null ? `  tasks ${h.tasks}` : ''}`;
+}
+
+export function renderHelp(entries: HelpEntry[]): string {
+  if (entries.length === 1) {
+    const e = entries[0];
+    return [`${e.usage}`, `  ${e.summary}`, e.aliases.length > 0 ? `  aliases: ${e.aliases.join(', ')}` : '', `  access: ${e.access}`].filter(Boolean).join('\n');
+  }
+  return renderTable(
+    [
+      { header: 'COMMAND', cell: (e: HelpEntry) => e.usage },
+      { header: 'ALIAS', cell: (e) => e.aliases.join(',') },
+      { header: 'WHAT IT DOES', cell: (e) => e.summary, flex: true },
+    ],
+    entries,
+    80,
+  );
+}
+
+/** Renders any command's result as text; unknown shapes fall back to indented JSON. */
+export function renderResult(cmd: string, result: unknown, width = 80): string {
+  switch (cmd) {
+    case 'ps':
+      return renderTasks(result as Page<TaskInfo>, width);
+    case 'where':
+      return renderWhere(result as WhereInfo);
+    case 'tree':
+      return renderTree(result as TreeNode[], width);
+    case 'cancel':
+      return renderCancel(result as CancelResult);
+    case 'handles':
+      return renderHandles(result as Page<HandleInfo>, width);
+    case 'promises':
+      return renderPromises(result as PromisesResult, width);
+    case 'stack':
+      return renderStack(result as StackResult);
+    case 'stats':
+      return renderStats(result as StatsResult);
+    case 'history':
+      return renderHistory(result as Page<HistoryEntry>, width);
+    case 'track':
+      return renderTrack(result as TrackerStatus);
+    case 'health':
+      return renderHealth(result as HealthResult);
+    case 'help':
+      return renderHelp(result as HelpEntry[]);
+    default:
+      return typeof result === 'string' ? result : JSON.stringify(result, null, 2);
+  }
+}

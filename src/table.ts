@@ -1,0 +1,49 @@
+/** A column of a text table: a header, how to read a cell, and how it may be sized. */
+export interface Column<T> {
+  header: string;
+  cell: (row: T) => string;
+  /** Right-align (numbers, ages). */
+  right?: boolean;
+  /** This column takes whatever width is left over (at most one per table). */
+  flex?: boolean;
+}
+
+/** Cuts `text` to `width` characters, marking the cut with an ellipsis. */
+export function truncate(text: string, width: number): string {
+  if (width <= 0) return '';
+  const clean = text.replace(/[\r\n\t]+/g, ' ');
+  return clean.length <= width ? clean : width === 1 ? '…' : clean.slice(0, width - 1) + '…';
+}
+
+/**
+ * Renders rows as a table no wider than `width` (default 80): cells are truncated, never
+ * wrapped. Fixed columns get their natural width; the flex column gets the rest.
+ */
+export function renderTable<T>(columns: Column<T>[], rows: T[], width = 80): string {
+  const cells = rows.map((r) => columns.map((c) => c.cell(r).replace(/[\r\n\t]+/g, ' ')));
+  const natural = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i].length)));
+  const gaps = columns.length - 1;
+  const flexIndex = columns.findIndex((c) => c.flex);
+  const widths = natural.slice();
+  const fixedTotal = widths.reduce((a, w, i) => a + (i === flexIndex ? 0 : w), 0) + gaps;
+  if (flexIndex >= 0) widths[flexIndex] = Math.max(4, Math.min(natural[flexIndex], width - fixedTotal));
+  // Still too wide: shrink the widest columns until it fits.
+  let total = widths.reduce((a, w) => a + w, 0) + gaps;
+  while (total > width) {
+    const widest = widths.indexOf(Math.max(...widths));
+    if (widths[widest] <= 4) break;
+    widths[widest]--;
+    total--;
+  }
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => {
+        const text = truncate(v, widths[i]);
+        if (i === values.length - 1 && !columns[i].right) return text;
+        return columns[i].right ? text.padStart(widths[i]) : text.padEnd(widths[i]);
+      })
+      .join(' ')
+      .slice(0, width)
+      .trimEnd();
+  return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n');
+}
