@@ -127,19 +127,21 @@ function launch(opts: MonitorOptions): Promise<MonitorHandle> {
     warn(`listening on ${config.host}, not loopback: anyone who can reach it and has the token can inspect this process`);
   }
   const beats = new SharedArrayBuffer(4);
+  // The worker's message port becomes an active handle once we listen on it: claim it as ours.
+  return claimNewHandles(() => connect(agent, opts, config, beats));
+}
+
+function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats: SharedArrayBuffer): Promise<MonitorHandle> {
   const counter = new Int32Array(beats);
-  const worker = claimNewHandles(() =>
-    markOwn(
-      new Worker(workerPath(), {
-        workerData: { config, beats },
-        resourceLimits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 16 },
-        stdout: false,
-        stderr: false,
-        env: {},
-      }),
-    ),
+  const worker = markOwn(
+    new Worker(workerPath(), {
+      workerData: { config, beats },
+      resourceLimits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 16 },
+      stdout: false,
+      stderr: false,
+      env: {},
+    }),
   );
-  worker.unref();
 
   return new Promise<MonitorHandle>((resolve, reject) => {
     let settled = false;
@@ -265,6 +267,8 @@ function launch(opts: MonitorOptions): Promise<MonitorHandle> {
         cleanup();
       }
     });
+    // After the listeners: attaching a 'message' listener refs the worker's port again.
+    worker.unref();
   });
 }
 

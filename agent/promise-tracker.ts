@@ -27,6 +27,12 @@ export class PromiseTracker {
   private tasks = new Int32Array(0);
   private parents = new Float64Array(0);
   private readonly stacks = new Map<number, RawStack>();
+  /** The promise in each slot, so the oldest can be evicted without walking the Map. */
+  private keys: Array<Promise<unknown> | undefined> = [];
+  /** Creation order as (slot, id) pairs; entries whose slot was freed are skipped lazily. */
+  private orderSlots: number[] = [];
+  private orderIds: number[] = [];
+  private orderHead = 0;
   private free: number[] = [];
   private used = 0;
   private nextId = 0;
@@ -65,6 +71,10 @@ export class PromiseTracker {
     this.tasks = new Int32Array(0);
     this.parents = new Float64Array(0);
     this.stacks.clear();
+    this.keys = [];
+    this.orderSlots = [];
+    this.orderIds = [];
+    this.orderHead = 0;
     this.free = [];
     this.used = 0;
     return this;
@@ -82,7 +92,10 @@ export class PromiseTracker {
       if (this.slots.size >= this.max) this.evictOldest();
       const slot = this.alloc();
       const taskId = this.currentTask();
-      this.ids[slot] = ++this.nextId;
+      const id = ++this.nextId;
+      this.ids[slot] = id;
+      this.keys[slot] = promise;
+      this.pushOrder(slot, id);
       this.created[slot] = performance.now();
       this.tasks[slot] = taskId;
       let parentId = 0;
@@ -120,7 +133,32 @@ export class PromiseTracker {
   private release(slot: number): void {
     this.stacks.delete(slot);
     this.ids[slot] = 0;
+    this.keys[slot] = undefined;
     this.free.push(slot);
+  }
+
+  private pushOrder(slot: number, id: number): void {
+    this.orderSlots.push(slot);
+    this.orderIds.push(id);
+    const length = this.orderSlots.length - this.orderHead;
+    // Amortised O(1): drop consumed entries, and entries of settled promises once they dominate.
+    if (length > 2 * this.max + 1024) this.compactOrder(true);
+    else if (this.orderHead > 65_536 && this.orderHead * 2 > this.orderSlots.length) this.compactOrder(false);
+  }
+
+  private compactOrder(dropSettled: boolean): void {
+    const slots: number[] = [];
+    const ids: number[] = [];
+    for (let i = this.orderHead; i < this.orderSlots.length; i++) {
+      const slot = this.orderSlots[i];
+      const id = this.orderIds[i];
+      if (dropSettled && this.ids[slot] !== id) continue;
+      slots.push(slot);
+      ids.push(id);
+    }
+    this.orderSlots = slots;
+    this.orderIds = ids;
+    this.orderHead = 0;
   }
 
   private grow(): void {
@@ -139,12 +177,22 @@ export class PromiseTracker {
     this.parents = parents;
   }
 
+  /**
+   * Forgets the oldest pending promise. Not through the Map's iterator: after many deletions
+   * it walks every hole left at the front, which made eviction quadratic.
+   */
   private evictOldest(): void {
-    const first = this.slots.entries().next();
-    if (first.done) return;
-    this.slots.delete(first.value[0]);
-    this.release(first.value[1]);
-    this.evicted++;
+    while (this.orderHead < this.orderSlots.length) {
+      const slot = this.orderSlots[this.orderHead];
+      const id = this.orderIds[this.orderHead];
+      this.orderHead++;
+      if (this.ids[slot] !== id) continue;
+      const key = this.keys[slot];
+      if (key !== undefined) this.slots.delete(key);
+      this.release(slot);
+      this.evicted++;
+      return;
+    }
   }
 
   private info(slot: number, now: number): PromiseInfo {
