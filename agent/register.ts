@@ -2,14 +2,17 @@
  * The preload: `node --require asyncmon/register app.js` or `node --import asyncmon/register
  * app.mjs`. Starts the agent and its server with the settings from the environment. If it
  * cannot run it says so in one line on stderr and leaves the host alone; `ASYNCMON=0` turns
- * it off.
+ * it off. In worker threads (which inherit preloads) it does nothing: one agent per process.
  */
+import { isMainThread } from 'node:worker_threads';
 import { getAgent } from './agent.js';
 import { readEnv } from './config.js';
 import { startMonitor, warn } from './monitor.js';
 
 function register(): void {
   try {
+    // Worker threads inherit the preload; one agent per process, on its main thread.
+    if (!isMainThread) return;
     const env = readEnv();
     if (!env.enabled) return;
     const agent = getAgent();

@@ -67,8 +67,10 @@ export function renderWhere(w: WhereInfo): string {
     if (w.waitsOn.stack.length > 0) lines.push(frames(w.waitsOn.stack));
   }
   if (w.waitsNote) lines.push(`(${w.waitsNote})`);
-  lines.push(`created at ${formatSite(w.site)}`);
-  if (w.stack.length > 1) lines.push(frames(w.stack));
+  if (w.site) {
+    lines.push(`created at ${formatSite(w.site)}`);
+    if (w.stack.length > 1) lines.push(frames(w.stack));
+  }
   return lines.join('\n');
 }
 

@@ -1,0 +1,138 @@
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { AsyncmonError } from '../src/errors.js';
+import { LineDecoder } from '../src/line-decoder.js';
+import { PROTOCOL_VERSION, toError } from '../src/protocol.js';
+import type { Response, UpdateEvent } from '../src/protocol.js';
+
+/** Where an agent listens. */
+export type Address = { host: string; port: number } | { socket: string };
+
+export interface ClientOptions {
+  token: string;
+  /** Connect + hello, and each call, must finish within this (default 5 s). */
+  timeoutMs?: number;
+}
+
+const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * A JSON-lines client of the agent: connect, `hello` with the token, then `call(cmd, args)`.
+ * Errors are `AsyncmonError`s with the agent's code, or `UNAVAILABLE` when the agent cannot be
+ * reached or does not answer in time.
+ */
+export class AgentClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly updateListeners = new Set<(e: UpdateEvent) => void>();
+  private closeListeners = new Set<(err?: Error) => void>();
+  private closed = false;
+  access: string | null = null;
+  pid: number | null = null;
+  node: string | null = null;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly timeoutMs: number,
+  ) {
+    const decoder = new LineDecoder(MAX_RESPONSE_BYTES);
+    socket.on('data', (chunk: Buffer) => {
+      for (const line of decoder.push(chunk)) this.onLine(line);
+      if (decoder.overflowed) this.shutdown(new AsyncmonError('UNAVAILABLE', 'response too large'));
+    });
+    socket.on('error', (err) => this.shutdown(new AsyncmonError('UNAVAILABLE', err.message)));
+    socket.on('close', () => this.shutdown(new AsyncmonError('UNAVAILABLE', 'the agent closed the connection')));
+  }
+
+  /** Connects and authenticates. */
+  static async connect(address: Address, opts: ClientOptions): Promise<AgentClient> {
+    const timeoutMs = opts.timeoutMs ?? 5000;
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = 'socket' in address ? connect(address.socket) : connect(address.port, address.host);
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new AsyncmonError('UNAVAILABLE', `no answer from ${describe(address)} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+      s.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new AsyncmonError('UNAVAILABLE', `cannot connect to ${describe(address)}: ${err.code ?? err.message}`));
+      });
+    });
+    socket.setNoDelay(true);
+    const client = new AgentClient(socket, timeoutMs);
+    const hello = (await client.call('hello', { protocol: PROTOCOL_VERSION, token: opts.token })) as { access: string; pid: number; node: string };
+    client.access = hello.access;
+    client.pid = hello.pid;
+    client.node = hello.node;
+    return client;
+  }
+
+  /** Sends one request and resolves with its result. */
+  call(cmd: string, args: Record<string, unknown> = {}, timeoutMs = this.timeoutMs): Promise<unknown> {
+    if (this.closed) return Promise.reject(new AsyncmonError('UNAVAILABLE', 'not connected'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new AsyncmonError('UNAVAILABLE', `the agent did not answer ${cmd} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.socket.write(JSON.stringify({ id, cmd, args }) + '\n');
+    });
+  }
+
+  onUpdate(fn: (e: UpdateEvent) => void): () => void {
+    this.updateListeners.add(fn);
+    return () => this.updateListeners.delete(fn);
+  }
+
+  onClose(fn: (err?: Error) => void): void {
+    this.closeListeners.add(fn);
+  }
+
+  close(): void {
+    this.shutdown();
+    this.socket.destroy();
+  }
+
+  private onLine(line: string): void {
+    let msg: Response | UpdateEvent;
+    try {
+      msg = JSON.parse(line) as Response | UpdateEvent;
+    } catch {
+      return;
+    }
+    if ('event' in msg) {
+      for (const fn of this.updateListeners) fn(msg);
+      return;
+    }
+    if (typeof msg.id !== 'number') return;
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    clearTimeout(p.timer);
+    if (msg.ok) p.resolve(msg.result);
+    else p.reject(toError(msg));
+  }
+
+  private shutdown(err?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err ?? new AsyncmonError('UNAVAILABLE', 'connection closed'));
+    }
+    this.pending.clear();
+    for (const fn of this.closeListeners) fn(err);
+    this.closeListeners.clear();
+  }
+}
+
+/** `127.0.0.1:20101` or the socket path. */
+export function describe(address: Address): string {
+  return 'socket' in address ? address.socket : `${address.host}:${address.port}`;
+}

@@ -1,0 +1,59 @@
+import { ENV } from '../src/defaults.js';
+import { listDiscovery } from '../src/discovery.js';
+import type { DiscoveryRecord } from '../src/discovery.js';
+import { AsyncmonError } from '../src/errors.js';
+import type { Address } from './client.js';
+
+/** A resolved target: where to connect, with which token, and what discovery said about it. */
+export interface Target {
+  address: Address;
+  token: string;
+  record: DiscoveryRecord | null;
+}
+
+function fromRecord(record: DiscoveryRecord, token?: string): Target {
+  const address: Address = record.socket ? { socket: record.socket } : { host: record.host, port: record.port ?? 0 };
+  return { address, token: token ?? record.token, record };
+}
+
+/**
+ * Turns `-t` into an address: a pid (through the discovery files), `host:port`, or a Unix
+ * socket path. Without `-t` it takes the only agent this user can see, and explains when
+ * there are none or several. `--token` / `ASYNCMON_TOKEN` override the discovered token.
+ */
+export function resolveTarget(spec: string | undefined, tokenOverride?: string): Target {
+  const token = tokenOverride ?? process.env[ENV.token] ?? undefined;
+  const agents = listDiscovery();
+  if (spec === undefined || spec === '') {
+    if (agents.length === 0) {
+      throw new AsyncmonError('UNAVAILABLE', 'no asyncmon agent found for this user: start one with node --require asyncmon/register app.js, or asyncmon attach <pid>');
+    }
+    if (agents.length > 1) {
+      const list = agents.map((a) => `  ${a.pid}  ${a.socket ?? `${a.host}:${a.port}`}  ${a.argv.join(' ')}`).join('\n');
+      throw new AsyncmonError('BAD_ARGUMENT', `several agents found; pick one with -t <pid>:\n${list}`);
+    }
+    return fromRecord(agents[0], token);
+  }
+  if (/^\d+$/.test(spec)) {
+    const pid = Number(spec);
+    const record = agents.find((a) => a.pid === pid);
+    if (!record) throw new AsyncmonError('UNAVAILABLE', `no agent in process ${pid}: is it running with asyncmon? (asyncmon attach ${pid} loads one)`);
+    return fromRecord(record, token);
+  }
+  const m = /^(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(spec);
+  if (m) {
+    const host = m[1].replace(/^\[|\]$/g, '');
+    const port = Number(m[2]);
+    const record = agents.find((a) => a.port === port && (a.host === host || host === 'localhost')) ?? null;
+    const t = token ?? record?.token;
+    if (!t) throw new AsyncmonError('BAD_ARGUMENT', `no token for ${spec}: pass --token or set ${ENV.token}`);
+    return { address: { host, port }, token: t, record };
+  }
+  if (spec.includes('/')) {
+    const record = agents.find((a) => a.socket === spec) ?? null;
+    const t = token ?? record?.token;
+    if (!t) throw new AsyncmonError('BAD_ARGUMENT', `no token for ${spec}: pass --token or set ${ENV.token}`);
+    return { address: { socket: spec }, token: t, record };
+  }
+  throw new AsyncmonError('BAD_ARGUMENT', `bad target "${spec}": use a pid, host:port, or a socket path`);
+}

@@ -1,0 +1,53 @@
+// `npm run demo`: starts demo/app.js under the agent, then shows what asyncmon sees in it.
+// (Issue 5 turns this into the TUI; for now it prints the one-shot views and exits.)
+'use strict';
+const { spawn } = require('node:child_process');
+const { mkdtempSync, readFileSync, existsSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+const { AgentClient } = require('../dist/cli/client.js');
+const { renderResult } = require('../dist/src/render.js');
+
+const root = join(__dirname, '..');
+const runtime = mkdtempSync(join(tmpdir(), 'asyncmon-demo-'));
+const env = { ...process.env, XDG_RUNTIME_DIR: runtime, ASYNCMON_PORT: '0', ASYNCMON_TRACK: 'promises', ASYNCMON_STACKS: 'on' };
+const app = spawn(process.execPath, ['--require', join(root, 'dist/agent/register.js'), join(__dirname, 'app.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+const stop = () => app.exitCode === null && app.kill();
+process.on('exit', stop);
+process.on('SIGINT', () => process.exit(130));
+
+async function discover() {
+  const file = join(runtime, 'asyncmon', `${app.pid}.json`);
+  for (let i = 0; i < 100; i++) {
+    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the demo app did not start its agent');
+}
+
+async function main() {
+  const rec = await discover();
+  await new Promise((r) => setTimeout(r, 2500)); // let some trouble build up
+  const client = await AgentClient.connect({ host: rec.host, port: rec.port }, { token: rec.token });
+  const show = async (title, cmd, args = {}) => {
+    console.log(`\n\x1b[1m$ asyncmon ${title}\x1b[0m`);
+    console.log(renderResult(cmd, await client.call(cmd, args)));
+  };
+  await show('ps', 'ps');
+  const tasks = await client.call('ps', {});
+  const hung = tasks.items.find((t) => t.kind === 'http-server');
+  if (hung) await show(`where ${hung.id}`, 'where', { id: String(hung.id) });
+  await show('promises', 'promises', { limit: 5 });
+  await show('handles', 'handles', { limit: 8 });
+  const sync = tasks.items.find((t) => t.name === 'sync-users');
+  if (sync) await show(`cancel ${sync.id}`, 'cancel', { id: String(sync.id) });
+  await show('stats', 'stats');
+  console.log(`\nThe demo app (pid ${app.pid}) speaks the text REPL too: nc ${rec.host} ${rec.port}, then auth ${rec.token}`);
+  client.close();
+  stop();
+}
+
+main().catch((err) => {
+  console.error(`demo: ${err.message}`);
+  process.exitCode = 1;
+});
