@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 /**
- * The `asyncmon` command. A thin shell over the client library; heavy parts load lazily so
- * one-shot commands start fast.
+ * The `asyncmon` command: a thin shell over the client library. Subcommands that talk to an
+ * agent are generated from the command table in `src/`; the heavier ones (check, dump, attach,
+ * console) are loaded only when used, so a one-shot check starts fast.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { COMMANDS } from '../src/commands.js';
+import type { CommandSpec } from '../src/commands.js';
+import { EXIT } from './exit-codes.js';
+import type { TargetOptions } from './run.js';
 
 function version(): string {
   try {
@@ -15,8 +20,81 @@ function version(): string {
   }
 }
 
+/** -t, --token, --json and --timeout, on every command that talks to an agent. */
+function targetOptions(cmd: Command, timeoutDefault = '5000'): Command {
+  return cmd
+    .option('-t, --target <target>', 'pid, host:port or Unix socket path (default: the only agent found)')
+    .option('--token <token>', 'token (default: from the discovery file, or ASYNCMON_TOKEN)')
+    .option('--json', 'print the data as JSON')
+    .addOption(new Option('--timeout <ms>', 'give up after this many milliseconds').default(timeoutDefault));
+}
+
+function argSyntax(spec: CommandSpec): string {
+  return spec.args.map((a) => (a.required ? `<${a.name}${a.rest ? '...' : ''}>` : `[${a.name}${a.rest ? '...' : ''}]`)).join(' ');
+}
+
 const program = new Command('asyncmon')
   .description('A live async debugging monitor for Node.js: what a running process waits on, and why it will not exit.')
-  .version(version(), '-V, --version');
+  .version(version(), '-V, --version')
+  .showHelpAfterError('(asyncmon --help lists the commands)')
+  .configureOutput({ outputError: (text, write) => write(text) })
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
+  });
 
-program.parse(process.argv);
+program
+  .command('ls')
+  .description('list the agents this user can reach (pid, address, uptime, argv)')
+  .option('--json', 'print the data as JSON')
+  .action(async (opts: { json?: boolean }) => (await import('./ls.js')).ls(opts));
+
+for (const spec of COMMANDS) {
+  if (spec.cli === false || spec.name === 'console') continue;
+  const cmd = program.command(`${spec.name} ${argSyntax(spec)}`.trim()).description(spec.summary);
+  if (spec.aliases.length > 0) cmd.aliases([...spec.aliases]);
+  targetOptions(cmd).action(async (...params: unknown[]) => {
+    const opts = params[spec.args.length] as TargetOptions;
+    const args: Record<string, unknown> = {};
+    spec.args.forEach((a, i) => {
+      const value = params[i];
+      if (value === undefined) return;
+      args[a.name] = Array.isArray(value) ? value.join(' ') : value;
+    });
+    await (await import('./run.js')).runOneShot(spec.name, args, opts);
+  });
+}
+
+targetOptions(program.command('console').alias('c').description('an interactive session with the agent (text REPL, line editing, history)')).action(
+  async (opts: TargetOptions) => (await import('./console.js')).consoleSession(opts),
+);
+
+targetOptions(program.command('check'), '2000')
+  .description('health check for scripts and probes: exit 0 pass, 1 a check failed, 2 usage, 3 unreachable')
+  .option('--max-lag <ms>', 'event-loop delay p99 above this fails')
+  .option('--max-blocked <ms>', 'the loop blocked right now for longer than this fails', '1000')
+  .option('--max-task-age <duration>', 'a live task older than this fails (500ms, 30s, 2m)')
+  .option('--max-pending <n>', 'more tracked pending promises than this fails')
+  .option('--max-elu <0..1>', 'event-loop utilization above this fails')
+  .action(async (opts) => (await import('./check.js')).check(opts));
+
+targetOptions(program.command('dump'), '30000')
+  .description('write a full snapshot as versioned JSON (for bug reports and top --file)')
+  .option('-o, --out <file>', 'write to this file instead of stdout')
+  .option('--limit <n>', 'entries per list', '10000')
+  .action(async (opts) => (await import('./dump.js')).dump(opts));
+
+program
+  .command('attach <pid>')
+  .description('load the agent into a running process that loaded nothing (through its inspector)')
+  .option('--level <level>', 'tracking level: tasks, resources, promises')
+  .option('--stacks <mode>', 'stacks: off, on, or N')
+  .option('--port <port>', 'port for the agent (default 20101, or an ephemeral one if busy)')
+  .option('--read-only', 'cap clients at read access')
+  .option('--json', 'print the result as JSON')
+  .option('--timeout <ms>', 'give up after this many milliseconds', '10000')
+  .action(async (pid: string, opts) => (await import('./attach.js')).attach(pid, opts));
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`asyncmon: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = EXIT.usage;
+});

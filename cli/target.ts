@@ -26,18 +26,18 @@ export function resolveTarget(spec: string | undefined, tokenOverride?: string):
   const agents = listDiscovery();
   if (spec === undefined || spec === '') {
     if (agents.length === 0) {
-      throw new AsyncmonError('UNAVAILABLE', 'no asyncmon agent found for this user: start one with node --require asyncmon/register app.js, or asyncmon attach <pid>');
+      throw new AsyncmonError('NO_TARGET', 'no asyncmon agent found for this user: start one with node --require asyncmon/register app.js, or asyncmon attach <pid>');
     }
     if (agents.length > 1) {
       const list = agents.map((a) => `  ${a.pid}  ${a.socket ?? `${a.host}:${a.port}`}  ${a.argv.join(' ')}`).join('\n');
-      throw new AsyncmonError('BAD_ARGUMENT', `several agents found; pick one with -t <pid>:\n${list}`);
+      throw new AsyncmonError('NO_TARGET', `several agents found; pick one with -t <pid>:\n${list}`);
     }
     return fromRecord(agents[0], token);
   }
   if (/^\d+$/.test(spec)) {
     const pid = Number(spec);
     const record = agents.find((a) => a.pid === pid);
-    if (!record) throw new AsyncmonError('UNAVAILABLE', `no agent in process ${pid}: is it running with asyncmon? (asyncmon attach ${pid} loads one)`);
+    if (!record) throw new AsyncmonError('NO_TARGET', `no agent in process ${pid}: is it running with asyncmon? (asyncmon attach ${pid} loads one)`);
     return fromRecord(record, token);
   }
   const m = /^(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(spec);

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'BLOCKED'
   | 'UNAVAILABLE'
+  | 'NO_TARGET'
   | 'INTERNAL';
 
 /** An error as a value with a stable `code`, so front ends can map it without parsing text. */
