@@ -69,7 +69,11 @@ export class HttpTasks {
   }
 
   private begin(kind: TaskKind, name: string, detail: string | undefined, target: object): TaskRecord | null {
-    const rec = this.ctx.registry.start({ kind, name, detail, parentId: this.ctx.currentTaskId() || null });
+    // An incoming request comes from outside: never the child of whatever the connection's
+    // async context still carries (before Node 24, enterWith sticks to the socket, so the
+    // previous request on a keep-alive connection would look like its parent).
+    const parentId = kind === 'http-server' ? null : this.ctx.currentTaskId() || null;
+    const rec = this.ctx.registry.start({ kind, name, detail, parentId });
     if (rec) (target as Tagged)[TASK] = rec;
     return rec;
   }
@@ -93,7 +97,8 @@ export class HttpTasks {
   private clientStart({ request }: { request: ClientRequest }): void {
     try {
       this.ctx.guard.check();
-      const host = request.host ?? '';
+      const hostHeader = request.getHeader('host');
+      const host = typeof hostHeader === 'string' ? hostHeader : (request.host ?? '');
       const rec = this.begin('http-client', requestName(request.method, request.path), `${request.protocol ?? 'http:'}//${host}`, request);
       if (!rec) return;
       rec.cancelWork = () => {

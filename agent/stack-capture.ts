@@ -1,4 +1,4 @@
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS } from '../src/defaults.js';
 import type { Frame, Site } from '../src/model.js';
@@ -105,4 +105,4 @@ export function isInternalFile(file: string): boolean {
 }
 
 /** The folder the agent's own code lives in (for tests and diagnostics). */
-export const AGENT_DIR = dirname(OWN_DIRS[0]);
+export const AGENT_DIR = resolve(__dirname);

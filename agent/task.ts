@@ -55,37 +55,42 @@ export function task<T>(name: string, fn: (signal: AbortSignal) => T | PromiseLi
     });
 
   const outside = opts.signal;
+  let unlink = () => {};
   if (outside) {
     const onAbort = () => {
       if (!record.ended) agent.registry.cancel(record.id, 'outer signal aborted', 'signal');
     };
     if (outside.aborted) queueMicrotask(onAbort);
-    else outside.addEventListener('abort', onAbort, { once: true });
+    else {
+      outside.addEventListener('abort', onAbort, { once: true });
+      // A long-lived outside signal must not collect a listener per finished task.
+      unlink = () => outside.removeEventListener('abort', onAbort);
+    }
   }
+  const settle = (outcome: 'finished' | 'failed', value: unknown) => {
+    unlink();
+    agent.registry.end(record, outcome, outcome === 'failed' ? value : undefined);
+    if (outcome === 'finished') resolveOuter(value as T);
+    else rejectOuter(value);
+  };
 
   let result: T | PromiseLike<T>;
   try {
     result = agent.als.run(record, fn, controller.signal);
   } catch (err) {
-    agent.registry.end(record, 'failed', err);
-    rejectOuter(err);
+    settle('failed', err);
     return outer;
   }
   runOwn(() => {
-    if (isThenable(result)) {
+    if (!isThenable(result)) return settle('finished', result);
+    try {
       result.then(
-        (value) => {
-          agent.registry.end(record, 'finished');
-          resolveOuter(value);
-        },
-        (err: unknown) => {
-          agent.registry.end(record, 'failed', err);
-          rejectOuter(err);
-        },
+        (value) => settle('finished', value),
+        (err: unknown) => settle('failed', err),
       );
-    } else {
-      agent.registry.end(record, 'finished');
-      resolveOuter(result);
+    } catch (err) {
+      // A thenable whose then() throws: a rejection, as `await` would make of it.
+      settle('failed', err);
     }
   });
   return outer;

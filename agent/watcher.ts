@@ -1,6 +1,6 @@
 import type { Args } from '../src/commands.js';
 import { AsyncmonError } from '../src/errors.js';
-import type { HealthResult, Snapshot } from '../src/model.js';
+import type { BlockedEpisode, HealthResult, Snapshot } from '../src/model.js';
 import type { UpdateEvent } from '../src/protocol.js';
 import type { Session } from './session.js';
 
@@ -28,6 +28,7 @@ export class Watcher {
     private readonly maxOutputBytes: number,
     private readonly snapshot: (args: Args) => Promise<unknown>,
     private readonly health: () => HealthResult,
+    private readonly blocked: () => BlockedEpisode[],
   ) {}
 
   command(session: Session, args: Args): { watching: boolean; paused: boolean; interval: number } {
@@ -90,6 +91,7 @@ export class Watcher {
     try {
       const health = this.health();
       consider('health', { status: health.status, blockedMs: health.blockedMs, stack: health.stack });
+      consider('blocked', this.blocked());
       if (health.status === 'ok') {
         const snap = (await this.snapshot({ limit: 200 })) as Snapshot;
         for (const [key, value] of Object.entries(snap)) if (key !== 'takenAt' && key !== 'uptimeMs') consider(key, value);

@@ -126,7 +126,7 @@ function main(): void {
     }
   };
 
-  const watcher = new Watcher(config.limits.maxOutputBytes, (args) => callMain('snapshot', args, 'watch'), health);
+  const watcher = new Watcher(config.limits.maxOutputBytes, (args) => callMain('snapshot', args, 'watch'), health, () => sentinel.history());
 
   const host = {
     limits: config.limits,

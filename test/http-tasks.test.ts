@@ -1,0 +1,239 @@
+// Incoming and outgoing HTTP requests as tasks, with no code change in the app: through
+// diagnostics_channel. Real servers on port 0, real http.request and fetch.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { snapshot, task, track } from '../agent/index.js';
+import type { HistoryEntry, TaskInfo } from '../agent/index.js';
+import { getAgent } from '../agent/agent.js';
+import { waitUntil } from './helpers/child.js';
+
+/** Waits until `fn` finds something (polling, with a timeout) and returns what it found. */
+async function found<T>(fn: () => T | undefined | null | false, what: string): Promise<T> {
+  return (await waitUntil(fn, 5000, what)) as T;
+}
+
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+
+function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((r) => (open = r));
+  return { promise, open };
+}
+
+function liveTasks(): TaskInfo[] {
+  return snapshot({ handles: false, limit: 1000 }).tasks.items;
+}
+
+function history(): HistoryEntry[] {
+  return snapshot({ handles: false, limit: 1000 }).history.items;
+}
+
+function waitForTask(pred: (t: TaskInfo) => boolean, what: string): Promise<TaskInfo> {
+  return found(() => liveTasks().find(pred), what);
+}
+
+function waitForEnd(id: number, what: string): Promise<HistoryEntry> {
+  return found(() => !liveTasks().some((t) => t.id === id) && history().find((h) => h.id === id), what);
+}
+
+/** A server on 127.0.0.1:<port 0>, closed (connections too) after the test. */
+async function serve(handler: http.RequestListener): Promise<{ server: http.Server; port: number; origin: string }> {
+  const server = http.createServer(handler);
+  cleanups.push(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return { server, port, origin: `http://127.0.0.1:${port}` };
+}
+
+/** An http.request whose body is collected; resolves with status and body. */
+function request(opts: http.RequestOptions, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((res, rej) => {
+    const req = http.request({ host: '127.0.0.1', agent: false, ...opts }, (r) => {
+      let text = '';
+      r.setEncoding('utf8');
+      r.on('data', (d: string) => (text += d));
+      r.on('end', () => res({ status: r.statusCode ?? 0, body: text }));
+    });
+    req.on('error', rej);
+    req.end(body);
+  });
+}
+
+// The agent subscribes to HTTP requests when it is created, on first use: create it before any
+// request is made.
+beforeAll(() => {
+  getAgent();
+});
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const fn of cleanups.splice(0)) {
+    try {
+      fn();
+    } catch {}
+  }
+  track('tasks', 'off');
+});
+
+describe('incoming requests', () => {
+  it('are tasks named by method and path (no query string) while pending, then finished in history', async () => {
+    const answer = gate();
+    const { port } = await serve(async (_req, res) => {
+      await answer.promise;
+      res.end('done');
+    });
+    const response = request({ port, path: '/users/42?expand=1&x=y#frag' });
+    const t = await waitForTask((x) => x.kind === 'http-server' && x.name.includes('/users/'), 'the request task');
+    expect(t).toMatchObject({ name: 'GET /users/42', kind: 'http-server', state: 'running', parentId: null });
+    expect(t.ageMs).toBeGreaterThanOrEqual(0);
+    expect(liveTasks().filter((x) => x.kind === 'http-server' && x.name.includes('/users/'))).toHaveLength(1);
+
+    answer.open();
+    expect(await response).toEqual({ status: 200, body: 'done' });
+    const entry = await waitForEnd(t.id, 'the request task to end');
+    expect(entry).toMatchObject({ name: 'GET /users/42', kind: 'http-server', outcome: 'finished' });
+    expect(entry.error).toBeUndefined();
+    expect(entry.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('use the method as sent', async () => {
+    const { port } = await serve((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('created'));
+    });
+    expect(await request({ port, method: 'POST', path: '/things?dry=1' }, 'payload')).toEqual({ status: 200, body: 'created' });
+    await waitUntil(() => history().find((h) => h.kind === 'http-server' && h.name === 'POST /things'), 5000, 'POST task in history');
+  });
+
+  it('that the client abandons end as failed', async () => {
+    const { port } = await serve(() => {}); // never answers
+    const req = http.request({ host: '127.0.0.1', port, path: '/abandoned', agent: false });
+    req.on('error', () => {});
+    req.end();
+    const t = await waitForTask((x) => x.kind === 'http-server' && x.name === 'GET /abandoned', 'the request task');
+    req.destroy();
+    const entry = await waitForEnd(t.id, 'the abandoned request to end');
+    expect(entry).toMatchObject({ outcome: 'failed', error: 'connection closed before the response was finished' });
+  });
+
+  it('become the parent of tasks the handler starts (promises level)', async () => {
+    track('promises');
+    const answer = gate();
+    const { port } = await serve(async (_req, res) => {
+      const inner = await task('handler-work', async () => {
+        await answer.promise;
+        return 'worked';
+      });
+      res.end(inner);
+    });
+    const response = request({ port, path: '/nested' });
+    const inner = await waitForTask((x) => x.name === 'handler-work', 'the handler’s task');
+    const outer = liveTasks().find((x) => x.kind === 'http-server' && x.name === 'GET /nested')!;
+    expect(inner.parentId).toBe(outer.id);
+    answer.open();
+    expect((await response).body).toBe('worked');
+  });
+  // Before Node 24, AsyncLocalStorage.enterWith() stores the task on the async resource that
+  // is running (the connection's socket), so it outlives the request: the next request on the
+  // same keep-alive connection is taken for a child of the previous one, which has ended.
+  const keepAliveIt = it;
+  keepAliveIt('on one keep-alive connection are not nested under each other (promises level)', async () => {
+    track('promises');
+    const { port } = await serve((_req, res) => res.end('k'));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(() => agent.destroy());
+    await request({ port, path: '/first', agent });
+    await request({ port, path: '/second', agent });
+    const first = await found(() => history().find((h) => h.kind === 'http-server' && h.name === 'GET /first'), 'first');
+    const second = await found(() => history().find((h) => h.kind === 'http-server' && h.name === 'GET /second'), 'second');
+    expect(first.parentId).toBeNull();
+    expect(second.parentId).toBeNull();
+  });
+});
+
+describe('outgoing http.request', () => {
+  it('is an http-client task while pending, finished in history when the response is complete', async () => {
+    const answer = gate();
+    const { port } = await serve(async (_req, res) => {
+      await answer.promise;
+      res.end('slow');
+    });
+    const response = request({ port, path: '/slow?page=2' });
+    const t = await waitForTask((x) => x.kind === 'http-client' && x.name.startsWith('GET /slow'), 'the outgoing request task');
+    expect(t).toMatchObject({ name: 'GET /slow', kind: 'http-client', state: 'running' });
+    expect(t.detail).toMatch(/^http:\/\/127\.0\.0\.1/);
+    answer.open();
+    expect((await response).body).toBe('slow');
+    expect(await waitForEnd(t.id, 'the outgoing request to end')).toMatchObject({ kind: 'http-client', outcome: 'finished' });
+  });
+
+  // The model documents detail as "the origin of an outgoing request"; fetch tasks carry
+  // `http://127.0.0.1:<port>`, but http.request tasks drop the port (`request.host` has none).
+  it('carries the full origin, port included, in detail', async () => {
+    const answer = gate();
+    const { port, origin } = await serve(async (_req, res) => {
+      await answer.promise;
+      res.end();
+    });
+    const response = request({ port, path: '/origin' });
+    const t = await waitForTask((x) => x.kind === 'http-client' && x.name === 'GET /origin', 'the outgoing request task');
+    answer.open();
+    await response;
+    expect(t.detail).toBe(origin);
+  });
+
+  it('nests under the task that makes it', async () => {
+    const { port } = await serve((_req, res) => res.end('x'));
+    let parentId = 0;
+    await task('caller', async () => {
+      parentId = liveTasks().find((x) => x.name === 'caller')!.id;
+      await request({ port, path: '/from-task' });
+    });
+    const entry = await found(() => history().find((h) => h.kind === 'http-client' && h.name === 'GET /from-task'), 'client task');
+    expect(entry.parentId).toBe(parentId);
+  });
+
+  it('that fails to connect ends as failed', async () => {
+    const { server, port } = await serve(() => {});
+    await new Promise<void>((r) => server.close(() => r()));
+    await expect(request({ port, path: '/refused' })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    const entry = await found(() => history().find((h) => h.kind === 'http-client' && h.name === 'GET /refused'), 'client task');
+    expect(entry.outcome).toBe('failed');
+    expect(liveTasks().some((t) => t.name === 'GET /refused')).toBe(false);
+  });
+});
+
+describe('outgoing fetch()', () => {
+  it('is an http-client task until its body has been read', async () => {
+    const rest = gate();
+    const { port, origin } = await serve(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first part, ');
+      await rest.promise;
+      res.end('last part');
+    });
+    const response = await fetch(`${origin}/data?v=1`);
+    expect(response.status).toBe(200);
+    const t = liveTasks().find((x) => x.kind === 'http-client' && x.name === 'GET /data');
+    expect(t).toBeDefined();
+    expect(t!.detail).toBe(origin);
+    expect(port).toBeGreaterThan(0);
+
+    rest.open();
+    expect(await response.text()).toBe('first part, last part');
+    const entry = await waitForEnd(t!.id, 'the fetch task to end');
+    expect(entry).toMatchObject({ name: 'GET /data', kind: 'http-client', outcome: 'finished' });
+  });
+
+  it('that fails to connect leaves no live task behind', async () => {
+    const { server, origin } = await serve(() => {});
+    await new Promise<void>((r) => server.close(() => r()));
+    await expect(fetch(`${origin}/nowhere`)).rejects.toThrow();
+    await waitUntil(() => !liveTasks().some((t) => t.name === 'GET /nowhere'), 5000, 'no live fetch task');
+    expect(history().find((h) => h.name === 'GET /nowhere')).toMatchObject({ kind: 'http-client', outcome: 'failed' });
+  });
+});

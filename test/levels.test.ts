@@ -1,0 +1,264 @@
+// Levels: `tasks` < `resources` < `promises`. Each level turns its tracker on; going back down
+// removes the hooks and frees what they held. Stacks: off, on, or one in N.
+import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { snapshot, task, track, AsyncmonError } from '../agent/index.js';
+import type { Snapshot } from '../agent/index.js';
+import { getAgent } from '../agent/agent.js';
+import { waitUntil } from './helpers/child.js';
+
+/** Waits until `fn` finds something (polling, with a timeout) and returns what it found. */
+async function found<T>(fn: () => T | undefined | null | false, what: string): Promise<T> {
+  return (await waitUntil(fn, 5000, what)) as T;
+}
+
+interface SitesFixture {
+  pendingPromises(n: number): Array<Promise<never>>;
+}
+const SITES = resolve(__dirname, 'fixtures', 'core-sites.js');
+const sites = createRequire(__filename)(SITES) as SitesFixture;
+const agent = getAgent();
+
+function markLine(file: string, name: string): number {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const i = lines.findIndex((l) => l.trimEnd().endsWith(`@mark:${name}`));
+  if (i < 0) throw new Error(`no @mark:${name} in ${file}`);
+  return i + 1;
+}
+
+function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((r) => (open = r));
+  return { promise, open };
+}
+
+function snap(limit = 100_000): Snapshot {
+  return snapshot({ handles: false, limit });
+}
+
+async function liveTaskId(name: string): Promise<number> {
+  const t = await found(() => snap(1000).tasks.items.find((x) => x.name === name), `task ${name}`);
+  return t.id;
+}
+
+function listen(server: net.Server): Promise<void> {
+  return new Promise((r) => server.listen(0, '127.0.0.1', () => r()));
+}
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const fn of cleanups.splice(0)) {
+    try {
+      fn();
+    } catch {}
+  }
+  track('tasks', 'off');
+});
+
+describe('the default level', () => {
+  it('starts at tasks, stacks off, with no tracker hooked in', () => {
+    const s = snap();
+    expect(s.tracker).toEqual({ level: 'tasks', stacks: 'off', disabledReason: null });
+    expect(s.resources).toEqual({ total: 0, items: [] });
+    expect(s.promises).toEqual({ total: 0, items: [] });
+    expect(s.promiseGroups).toEqual({ total: 0, items: [] });
+    expect(agent.resources.enabled).toBe(false);
+    expect(agent.promises.enabled).toBe(false);
+  });
+
+  it('parses what it is given and refuses unknown levels and stacks modes', () => {
+    expect(track(' Resources ', '10')).toEqual({ level: 'resources', stacks: 10, disabledReason: null });
+    expect(track('promises')).toMatchObject({ level: 'promises', stacks: 10 }); // stacks kept when not given
+    expect(track('tasks', 'off')).toMatchObject({ level: 'tasks', stacks: 'off' });
+    for (const [level, stacks] of [
+      ['everything', undefined],
+      ['tasks', 'sometimes'],
+      ['promises', '-2'],
+    ]) {
+      let err: unknown;
+      try {
+        track(level as string, stacks);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(AsyncmonError);
+      expect((err as AsyncmonError).code).toBe('BAD_ARGUMENT');
+    }
+    expect(snap().tracker.level).toBe('tasks'); // a refused switch changes nothing
+  });
+});
+
+describe('resources level', () => {
+  it('lists async resources, with the task that created them', async () => {
+    expect(track('resources', 'on').level).toBe('resources');
+    expect(agent.resources.enabled).toBe(true);
+    let server: net.Server | null = null;
+    await task('opens-server', async () => {
+      server = net.createServer();
+      // No host: the handle is made synchronously here (with a host, after a lookup in Node's
+      // own code, where the stack has no frame of this file).
+      await new Promise<void>((r) => server!.listen(0, () => r()));
+    });
+    cleanups.push(() => server?.close());
+    const taskId = snap().history.items.find((h) => h.name === 'opens-server')!.id;
+    const outside = setTimeout(() => {}, 60_000);
+    cleanups.push(() => clearTimeout(outside));
+
+    const s = snap();
+    const tcp = s.resources.items.filter((r) => r.type === 'TCPSERVERWRAP' && r.taskId === taskId);
+    expect(tcp).toHaveLength(1);
+    expect(tcp[0].id).toBe(`r${tcp[0].asyncId}`);
+    expect(tcp[0].ageMs).toBeGreaterThanOrEqual(0);
+    expect(tcp[0].site?.file).toBe(__filename);
+    const timer = s.resources.items.find((r) => r.type === 'Timeout' && r.site?.file === __filename && r.taskId === null);
+    expect(timer).toBeDefined();
+    expect(s.resources.items.some((r) => r.type === 'PROMISE')).toBe(false);
+    expect(s.resources.total).toBe(s.resources.items.length);
+
+    // A record leaves when its resource is destroyed.
+    await new Promise<void>((r) => server!.close(() => r()));
+    await waitUntil(() => !snap().resources.items.some((r) => r.asyncId === tcp[0].asyncId), 5000, 'the closed server to leave');
+  });
+
+  it('going back to tasks removes the hook and frees every record', async () => {
+    track('resources', 'off');
+    const server = net.createServer();
+    cleanups.push(() => server.close());
+    await listen(server);
+    expect(snap().resources.total).toBeGreaterThan(0);
+
+    track('tasks');
+    expect(agent.resources.enabled).toBe(false);
+    expect(snap().resources).toEqual({ total: 0, items: [] });
+    // Nothing new is recorded either: the hook is gone.
+    const more = net.createServer();
+    cleanups.push(() => more.close());
+    await listen(more);
+    const t = setTimeout(() => {}, 60_000);
+    cleanups.push(() => clearTimeout(t));
+    expect(snap().resources.total).toBe(0);
+    expect(agent.resources.size).toBe(0);
+  });
+});
+
+describe('promises level', () => {
+  it('lists pending promises with age and owning task', async () => {
+    track('promises', 'on');
+    expect(agent.promises.enabled).toBe(true);
+    const hold = gate();
+    const p = task('holder', async () => {
+      await hold.promise;
+    });
+    const id = await liveTaskId('holder');
+    const mine = snap().promises.items.filter((x) => x.taskId === id);
+    expect(mine.length).toBeGreaterThan(0);
+    for (const info of mine) {
+      expect(info.id).toMatch(/^p\d+$/);
+      expect(info.ageMs).toBeGreaterThanOrEqual(0);
+    }
+    const oldest = mine[mine.length - 1].id;
+    await sleep(30);
+    expect(snap().promises.items.find((x) => x.id === oldest)!.ageMs).toBeGreaterThanOrEqual(25);
+    hold.open();
+    await p;
+    await waitUntil(() => !snap().promises.items.some((x) => x.taskId === id), 5000, 'the task’s promises to settle');
+  });
+
+  it('groups pending promises by creation site when stacks are on', () => {
+    track('promises', 'on');
+    const pending = sites.pendingPromises(7);
+    const group = snap().promiseGroups.items.find((g) => g.site?.file === SITES);
+    expect(group).toBeDefined();
+    expect(group!.site!.line).toBe(markLine(SITES, 'pending-loop'));
+    expect(group!.count).toBe(7);
+    expect(group!.oldestMs).toBeGreaterThanOrEqual(0);
+    // Largest group first.
+    const counts = snap().promiseGroups.items.map((g) => g.count);
+    expect(counts).toEqual([...counts].sort((a, b) => b - a));
+    expect(pending).toHaveLength(7);
+  });
+
+  it('with stacks off, tracks promises without sites', () => {
+    track('promises', 'off');
+    const before = agent.promises.size;
+    const pending = sites.pendingPromises(5);
+    expect(agent.promises.size - before).toBe(5);
+    const s = snap();
+    expect(s.promises.items.slice(0, 5).every((x) => x.site === null)).toBe(true);
+    expect(s.promiseGroups.items.some((g) => g.site?.file === SITES)).toBe(false);
+    expect(s.promiseGroups.items.find((g) => g.site === null)!.count).toBeGreaterThanOrEqual(5);
+    expect(pending).toHaveLength(5);
+  });
+
+  it('going back to tasks removes the hook and frees every record', () => {
+    track('promises', 'on');
+    const pending = sites.pendingPromises(10);
+    expect(snap().promises.total).toBeGreaterThanOrEqual(10);
+
+    track('tasks');
+    expect(agent.promises.enabled).toBe(false);
+    const s = snap();
+    expect(s.promises).toEqual({ total: 0, items: [] });
+    expect(s.promiseGroups).toEqual({ total: 0, items: [] });
+    sites.pendingPromises(10);
+    expect(agent.promises.size).toBe(0);
+    expect(pending).toHaveLength(10);
+  });
+
+  it('samples one stack in N outside tasks, and keeps every stack inside a task', async () => {
+    track('promises', 4);
+    expect(snap().tracker.stacks).toBe(4);
+    const before = agent.promises.size;
+    const pending = sites.pendingPromises(40);
+    expect(agent.promises.size - before).toBe(40);
+    const withSite = snap().promises.items.filter((x) => x.site?.file === SITES);
+    expect(withSite.length).toBe(10);
+
+    const hold = gate();
+    const p = task('sampled-task', async () => {
+      sites.pendingPromises(6);
+      await hold.promise;
+    });
+    const id = await liveTaskId('sampled-task');
+    const inTask = snap().promises.items.filter((x) => x.taskId === id);
+    expect(inTask.length).toBeGreaterThanOrEqual(6);
+    expect(inTask.every((x) => x.site !== null)).toBe(true);
+    hold.open();
+    await p;
+    expect(pending).toHaveLength(40);
+  });
+});
+
+describe('snapshot limit', () => {
+  it('caps every list at limit while total counts all', async () => {
+    track('promises', 'on');
+    const hold = gate();
+    const running = Array.from({ length: 12 }, (_, i) => task(`capped-${i}`, () => hold.promise));
+    await waitUntil(() => snap().tasks.items.filter((t) => t.name.startsWith('capped-')).length === 12, 5000, 'twelve tasks');
+    for (let i = 0; i < 8; i++) await task(`ended-${i}`, () => i);
+    const pending = sites.pendingPromises(20);
+
+    const s = snapshot({ limit: 5 });
+    expect(s.tasks.items).toHaveLength(5);
+    expect(s.tasks.total).toBeGreaterThanOrEqual(12);
+    expect(s.promises.items).toHaveLength(5);
+    expect(s.promises.total).toBeGreaterThanOrEqual(20);
+    expect(s.history.items).toHaveLength(5);
+    expect(s.history.total).toBeGreaterThanOrEqual(8);
+    expect(s.handles.items.length).toBeLessThanOrEqual(5);
+    expect(s.promiseGroups.items.length).toBeLessThanOrEqual(5);
+
+    const none = snapshot({ limit: 0, handles: false });
+    expect(none.tasks.items).toEqual([]);
+    expect(none.tasks.total).toBe(s.tasks.total);
+    expect(none.history.items).toEqual([]);
+
+    hold.open();
+    await Promise.all(running);
+    expect(pending).toHaveLength(20);
+  });
+});
