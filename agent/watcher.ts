@@ -94,7 +94,7 @@ export class Watcher {
       consider('blocked', this.blocked());
       if (health.status === 'ok') {
         const snap = (await this.snapshot({ limit: 200 })) as Snapshot;
-        for (const [key, value] of Object.entries(snap)) if (key !== 'takenAt' && key !== 'uptimeMs') consider(key, value);
+        for (const [key, value] of Object.entries(snap)) consider(key, value);
       }
     } catch {
       // The main thread went busy between the check and the call: health alone goes out.

@@ -83,6 +83,12 @@ targetOptions(program.command('dump'), '30000')
   .option('--limit <n>', 'entries per list', '10000')
   .action(async (opts) => (await import('./dump.js')).dump(opts));
 
+targetOptions(program.command('top'))
+  .description('the terminal UI: tasks, promises, handles, history and blocked episodes, live')
+  .option('--file <dump>', 'open a saved dump (asyncmon dump --out FILE) read-only')
+  .option('--interval <ms>', 'milliseconds between updates', '1000')
+  .action(async (opts) => (await import('./tui/app.js')).top(opts));
+
 program
   .command('attach <pid>')
   .description('load the agent into a running process that loaded nothing (through its inspector)')

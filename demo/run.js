@@ -1,5 +1,5 @@
-// `npm run demo`: starts demo/app.js under the agent, then shows what asyncmon sees in it.
-// (Issue 5 turns this into the TUI; for now it prints the one-shot views and exits.)
+// `npm run demo`: starts demo/app.js under the agent and opens `asyncmon top` on it; quitting
+// the TUI stops the demo. Without a terminal it prints the one-shot views and how to connect.
 'use strict';
 const { spawn } = require('node:child_process');
 const { mkdtempSync, readFileSync, existsSync } = require('node:fs');
@@ -25,8 +25,18 @@ async function discover() {
   throw new Error('the demo app did not start its agent');
 }
 
+function openTop(rec) {
+  const cli = join(root, 'dist/cli/main.js');
+  const tui = spawn(process.execPath, [cli, 'top', '-t', String(rec.pid)], { env, stdio: 'inherit' });
+  tui.on('exit', (code) => {
+    stop();
+    process.exitCode = code ?? 0;
+  });
+}
+
 async function main() {
   const rec = await discover();
+  if (process.stdout.isTTY && process.stdin.isTTY) return openTop(rec);
   await new Promise((r) => setTimeout(r, 2500)); // let some trouble build up
   const client = await AgentClient.connect({ host: rec.host, port: rec.port }, { token: rec.token });
   const show = async (title, cmd, args = {}) => {

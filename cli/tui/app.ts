@@ -1,0 +1,194 @@
+import { readFileSync } from 'node:fs';
+import blessed from 'blessed';
+import { AsyncmonError } from '../../src/errors.js';
+import type { WhereInfo } from '../../src/model.js';
+import type { UpdateEvent } from '../../src/protocol.js';
+import { AgentClient, describe } from '../client.js';
+import { EXIT } from '../exit-codes.js';
+import { fail } from '../run.js';
+import type { TargetOptions } from '../run.js';
+import { resolveTarget } from '../target.js';
+import type { Target } from '../target.js';
+import { intentFor } from './keys.js';
+import { selectedId } from './rows.js';
+import { applyChanges, initialState, reduce } from './state.js';
+import type { Action, Effect, State } from './state.js';
+import { detailLines, footerLine, headerLines, helpText, tabBar, tableLines } from './view.js';
+
+interface TopOptions extends TargetOptions {
+  file?: string;
+  interval?: string;
+}
+
+const BACKOFF_START_MS = 500;
+const BACKOFF_MAX_MS = 5000;
+
+/** Reads a dump written by `asyncmon dump` into a read-only state. */
+export function stateFromDump(path: string): State {
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  if (doc.format !== 'asyncmon-dump' || typeof doc.snapshot !== 'object' || doc.snapshot === null) {
+    throw new AsyncmonError('BAD_ARGUMENT', `${path} is not an asyncmon dump (asyncmon dump --out FILE writes one)`);
+  }
+  const stats = doc.stats as { blocked?: unknown } | undefined;
+  const health = doc.health as Record<string, unknown> | undefined;
+  return applyChanges(initialState(path, 'file'), { ...(doc.snapshot as Record<string, unknown>), health, blocked: stats?.blocked });
+}
+
+/**
+ * `asyncmon top`: the app loop. It owns the connection (reconnecting with backoff), turns keys
+ * into actions for the reducer, performs the effects the reducer asks for, and renders.
+ */
+export async function top(opts: TopOptions): Promise<void> {
+  let state: State;
+  let target: Target | null = null;
+  try {
+    if (opts.file) state = stateFromDump(opts.file);
+    else {
+      target = resolveTarget(opts.target, opts.token);
+      state = initialState(target.record ? `${target.record.pid}` : describe(target.address));
+    }
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  const interval = Number(opts.interval ?? 1000);
+  const style = { color: !process.env.NO_COLOR };
+  const screen = blessed.screen({ smartCSR: true, title: 'asyncmon top', fullUnicode: true, warnings: false, autoPadding: false });
+  const header = blessed.box({ parent: screen, top: 0, left: 0, width: '100%', height: 3, tags: true, wrap: false });
+  const tabs = blessed.box({ parent: screen, top: 3, left: 0, width: '100%', height: 1, tags: true });
+  const table = blessed.box({ parent: screen, top: 4, left: 0, width: '100%', bottom: 1, tags: true, wrap: false });
+  const detail = blessed.box({ parent: screen, top: 4, right: 0, width: '45%', bottom: 1, tags: true, wrap: false, border: { type: 'line' }, hidden: true, label: ' details ' });
+  const footer = blessed.box({ parent: screen, bottom: 0, left: 0, width: '100%', height: 1, tags: true, wrap: false });
+  const help = blessed.box({ parent: screen, top: 'center', left: 'center', width: 70, height: '90%', tags: true, border: { type: 'line' }, hidden: true, label: ' help ' });
+
+  let client: AgentClient | null = null;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  let quitting = false;
+  let reconnectTimer: NodeJS.Timeout | null = null;
+
+  const render = () => {
+    const width = Math.max(20, Number(screen.width) || 80);
+    const height = Math.max(8, Number(screen.height) || 24);
+    header.setContent(headerLines(state, width, style).join('\n'));
+    tabs.setContent(tabBar(state));
+    const detailOpen = state.detail.open;
+    detail.hidden = !detailOpen;
+    const tableWidth = detailOpen ? Math.max(20, width - Math.floor(width * 0.45)) : width;
+    table.width = tableWidth;
+    table.setContent(tableLines(state, tableWidth, height - 5).join('\n'));
+    if (detailOpen) detail.setContent(detailLines(state, selectedId(state), Math.floor(width * 0.45) - 2).join('\n'));
+    footer.setContent(footerLine(state, width));
+    help.hidden = state.mode !== 'help';
+    if (!help.hidden) help.setContent(helpText());
+    screen.render();
+  };
+
+  const dispatch = (action: Action) => {
+    let result;
+    try {
+      result = reduce(state, action);
+    } catch (err) {
+      state = { ...state, flash: `internal error: ${err instanceof Error ? err.message : String(err)}` };
+      render();
+      return;
+    }
+    state = result.state;
+    render();
+    for (const effect of result.effects) void perform(effect);
+  };
+
+  const perform = async (effect: Effect) => {
+    if (effect.type === 'quit') return quit();
+    if (!client) {
+      dispatch({ type: 'flash', message: 'not connected' });
+      return;
+    }
+    try {
+      switch (effect.type) {
+        case 'fetch-where':
+          dispatch({ type: 'where', where: (await client.call('where', { id: effect.id })) as WhereInfo, error: null });
+          break;
+        case 'cancel': {
+          const r = (await client.call('cancel', { id: effect.id, reason: 'cancelled from asyncmon top' })) as { message: string };
+          dispatch({ type: 'flash', message: `✓ ${r.message}` });
+          break;
+        }
+        case 'track': {
+          const r = (await client.call('track', { level: effect.level, ...(effect.stacks ? { stacks: effect.stacks } : {}) })) as { level: string; stacks: string | number };
+          dispatch({ type: 'flash', message: `✓ level ${r.level}, stacks ${r.stacks}` });
+          break;
+        }
+        case 'watch':
+          await client.call('watch', { action: effect.action });
+          break;
+      }
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (effect.type === 'fetch-where') dispatch({ type: 'where', where: null, error: message });
+      else dispatch({ type: 'flash', message: `✗ ${message}` });
+    }
+  };
+
+  const quit = () => {
+    if (quitting) return;
+    quitting = true;
+    if (reconnectTimer) clearTimeout(reconnectTimer);
+    client?.close();
+    screen.destroy();
+    done();
+  };
+
+  const connectLoop = async (attempt: number) => {
+    if (quitting || !target) return;
+    try {
+      const c = await AgentClient.connect(target.address, { token: target.token, timeoutMs: 5000 });
+      if (quitting) return c.close();
+      client = c;
+      dispatch({ type: 'connected', pid: c.pid ?? 0, node: c.node ?? '', access: c.access ?? 'read' });
+      c.onUpdate((e: UpdateEvent) => dispatch({ type: 'update', changes: e.changes ?? {}, dropped: Number(e.dropped) || 0, now: Number(e.now) || Date.now() }));
+      c.onClose((err) => {
+        client = null;
+        if (quitting) return;
+        dispatch({ type: 'disconnected', message: err?.message ?? 'connection closed', attempt: 1 });
+        reconnectTimer = setTimeout(() => void connectLoop(1), BACKOFF_START_MS);
+      });
+      await c.call('watch', { interval, action: 'start' });
+      if (state.paused) await c.call('watch', { action: 'pause' });
+    } catch (err) {
+      if (quitting) return;
+      if (err instanceof AsyncmonError && err.code === 'FORBIDDEN') {
+        quit();
+        fail(err);
+        return;
+      }
+      dispatch({ type: 'disconnected', message: err instanceof Error ? err.message : String(err), attempt: attempt + 1 });
+      const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** attempt);
+      reconnectTimer = setTimeout(() => void connectLoop(attempt + 1), delay);
+    }
+  };
+
+  screen.on('keypress', (ch: string | undefined, key: { full?: string; name?: string } | undefined) => {
+    const name = key?.full ?? key?.name ?? '';
+    if (state.mode === 'filter') {
+      if (name === 'enter' || name === 'return') dispatch({ type: 'filter-input', text: state.filterInput, done: true });
+      else if (name === 'escape') dispatch({ type: 'filter-input', text: '', done: true });
+      else if (name === 'backspace') dispatch({ type: 'filter-input', text: state.filterInput.slice(0, -1), done: false });
+      else if (ch && ch.length === 1 && ch >= ' ') dispatch({ type: 'filter-input', text: state.filterInput + ch, done: false });
+      return;
+    }
+    if (state.mode === 'confirm') {
+      dispatch({ type: 'confirm', yes: ch === 'y' || ch === 'Y' });
+      return;
+    }
+    if (name === 'C-c') return quit();
+    const intent = intentFor(name === 'return' ? 'enter' : name, ch);
+    if (intent) dispatch({ type: 'intent', intent, pageSize: Math.max(1, (Number(screen.height) || 24) - 6) });
+    else if (state.mode === 'help') dispatch({ type: 'intent', intent: { type: 'back' } });
+  });
+  screen.on('resize', render);
+  render();
+  if (target) void connectLoop(0);
+  await finished;
+  process.exitCode = EXIT.ok;
+}

@@ -1,0 +1,304 @@
+import type {
+  BlockedEpisode,
+  Frame,
+  HandleInfo,
+  HistoryEntry,
+  Level,
+  LoopStats,
+  PromiseGroup,
+  ResourceInfo,
+  StacksMode,
+  TaskInfo,
+  WhereInfo,
+} from '../../src/model.js';
+import type { Intent } from './keys.js';
+import { COLUMNS, rowsFor, selectedId } from './rows.js';
+
+/**
+ * The TUI's state and the pure reducer over protocol updates and intents. No blessed, no
+ * I/O: the app loop performs what `effects` asks for.
+ */
+
+export const TABS = ['tasks', 'promises', 'resources', 'history', 'blocked'] as const;
+export type Tab = (typeof TABS)[number];
+export const TAB_TITLES: Record<Tab, string> = { tasks: 'Tasks', promises: 'Promises', resources: 'Resources', history: 'History', blocked: 'Blocked' };
+
+export type ConnStatus = 'connecting' | 'live' | 'reconnecting' | 'file';
+
+export interface TabView {
+  selected: number;
+  sortColumn: number;
+  sortDesc: boolean;
+  filter: string;
+}
+
+export interface State {
+  conn: { status: ConnStatus; message: string; attempt: number };
+  paused: boolean;
+  readOnly: boolean;
+  target: string;
+  pid: number | null;
+  node: string | null;
+  uptimeMs: number;
+  level: Level | null;
+  stacks: StacksMode | null;
+  loop: LoopStats | null;
+  /** Loop delay p99 of the last minute, one value per update. */
+  spark: number[];
+  health: { status: 'ok' | 'blocked'; blockedMs: number; stack: Frame[] } | null;
+  tasks: TaskInfo[];
+  taskTotal: number;
+  promiseGroups: PromiseGroup[];
+  promiseTotal: number;
+  resources: ResourceInfo[];
+  handles: HandleInfo[];
+  history: HistoryEntry[];
+  blocked: BlockedEpisode[];
+  dropped: number;
+  lastUpdate: number;
+  tab: Tab;
+  views: Record<Tab, TabView>;
+  mode: 'normal' | 'filter' | 'confirm' | 'help';
+  filterInput: string;
+  tree: boolean;
+  detail: { open: boolean; where: WhereInfo | null; error: string | null };
+  confirm: { id: string; label: string } | null;
+  flash: string | null;
+}
+
+export type Action =
+  | { type: 'connected'; pid: number; node: string; access: string }
+  | { type: 'disconnected'; message: string; attempt: number }
+  | { type: 'update'; changes: Record<string, unknown>; dropped: number; now: number }
+  | { type: 'intent'; intent: Intent; pageSize?: number }
+  | { type: 'filter-input'; text: string; done: boolean }
+  | { type: 'confirm'; yes: boolean }
+  | { type: 'where'; where: WhereInfo | null; error: string | null }
+  | { type: 'flash'; message: string };
+
+/** What the app loop must do after an action (I/O lives there, not here). */
+export type Effect =
+  | { type: 'fetch-where'; id: string }
+  | { type: 'cancel'; id: string }
+  | { type: 'track'; level: Level; stacks?: string }
+  | { type: 'watch'; action: 'pause' | 'resume' }
+  | { type: 'quit' };
+
+const SPARK_POINTS = 60;
+
+export function initialState(target: string, status: ConnStatus = 'connecting'): State {
+  const view = (): TabView => ({ selected: 0, sortColumn: -1, sortDesc: false, filter: '' });
+  return {
+    conn: { status, message: '', attempt: 0 },
+    paused: false,
+    readOnly: status === 'file',
+    target,
+    pid: null,
+    node: null,
+    uptimeMs: 0,
+    level: null,
+    stacks: null,
+    loop: null,
+    spark: [],
+    health: null,
+    tasks: [],
+    taskTotal: 0,
+    promiseGroups: [],
+    promiseTotal: 0,
+    resources: [],
+    handles: [],
+    history: [],
+    blocked: [],
+    dropped: 0,
+    lastUpdate: 0,
+    tab: 'tasks',
+    views: { tasks: view(), promises: view(), resources: view(), history: view(), blocked: view() },
+    mode: 'normal',
+    filterInput: '',
+    tree: false,
+    detail: { open: false, where: null, error: null },
+    confirm: null,
+    flash: null,
+  };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function items<T>(v: unknown, check: (x: Record<string, unknown>) => boolean): T[] | null {
+  const list = isRecord(v) && Array.isArray(v.items) ? v.items : Array.isArray(v) ? v : null;
+  if (!list) return null;
+  return list.filter((x) => isRecord(x) && check(x)) as T[];
+}
+
+function total(v: unknown): number | null {
+  return isRecord(v) && typeof v.total === 'number' ? v.total : null;
+}
+
+/**
+ * Merges one `watch` update (or a dump's snapshot) into the state. Anything malformed is
+ * ignored field by field: a bad update never crashes the view.
+ */
+export function applyChanges(s: State, c: Record<string, unknown>): State {
+  const next = { ...s };
+  if (typeof c.pid === 'number') next.pid = c.pid;
+  if (typeof c.node === 'string') next.node = c.node;
+  if (typeof c.uptimeMs === 'number') next.uptimeMs = c.uptimeMs;
+  if (isRecord(c.tracker)) {
+    if (typeof c.tracker.level === 'string') next.level = c.tracker.level as Level;
+    if (typeof c.tracker.stacks === 'string' || typeof c.tracker.stacks === 'number') next.stacks = c.tracker.stacks as StacksMode;
+  }
+  if (isRecord(c.loop) && isRecord(c.loop.delayMs)) {
+    next.loop = c.loop as unknown as LoopStats;
+    const p99 = Number((c.loop.delayMs as Record<string, unknown>).p99);
+    if (Number.isFinite(p99)) next.spark = [...s.spark, p99].slice(-SPARK_POINTS);
+  }
+  if (isRecord(c.health) && (c.health.status === 'ok' || c.health.status === 'blocked')) {
+    next.health = { status: c.health.status, blockedMs: Number(c.health.blockedMs) || 0, stack: Array.isArray(c.health.stack) ? (c.health.stack as Frame[]) : [] };
+  }
+  const tasks = items<TaskInfo>(c.tasks, (x) => typeof x.id === 'number' && typeof x.name === 'string');
+  if (tasks) {
+    next.tasks = tasks;
+    next.taskTotal = total(c.tasks) ?? tasks.length;
+  }
+  const groups = items<PromiseGroup>(c.promiseGroups, (x) => typeof x.count === 'number');
+  if (groups) next.promiseGroups = groups;
+  if (isRecord(c.promises) && typeof c.promises.total === 'number') next.promiseTotal = c.promises.total;
+  const resources = items<ResourceInfo>(c.resources, (x) => typeof x.id === 'string' && typeof x.type === 'string');
+  if (resources) next.resources = resources;
+  const handles = items<HandleInfo>(c.handles, (x) => typeof x.id === 'string' && typeof x.kind === 'string');
+  if (handles) next.handles = handles;
+  const history = items<HistoryEntry>(c.history, (x) => typeof x.id === 'number' && typeof x.outcome === 'string');
+  if (history) next.history = history;
+  const blocked = items<BlockedEpisode>(c.blocked, (x) => typeof x.durationMs === 'number');
+  if (blocked) next.blocked = blocked;
+  return clampSelection(next);
+}
+
+function clampSelection(s: State): State {
+  const n = rowCount(s, s.tab);
+  const view = s.views[s.tab];
+  const selected = Math.max(0, Math.min(view.selected, n - 1));
+  if (selected === view.selected) return s;
+  return { ...s, views: { ...s.views, [s.tab]: { ...view, selected } } };
+}
+
+function rowCount(s: State, tab: Tab): number {
+  return rowsFor(s, tab).length;
+}
+
+function withView(s: State, patch: Partial<TabView>): State {
+  return { ...s, views: { ...s.views, [s.tab]: { ...s.views[s.tab], ...patch } } };
+}
+
+const LEVEL_CYCLE: Level[] = ['tasks', 'resources', 'promises'];
+const STACKS_CYCLE = ['off', 'on', '64'];
+
+/** The reducer: returns the next state and the effects the app loop should perform. */
+export function reduce(s: State, action: Action): { state: State; effects: Effect[] } {
+  switch (action.type) {
+    case 'connected':
+      return { state: { ...s, conn: { status: 'live', message: '', attempt: 0 }, pid: action.pid, node: action.node, readOnly: action.access === 'read' }, effects: [] };
+    case 'disconnected':
+      return { state: { ...s, conn: { status: 'reconnecting', message: action.message, attempt: action.attempt } }, effects: [] };
+    case 'update':
+      if (s.paused) return { state: s, effects: [] };
+      return { state: { ...applyChanges(s, action.changes), dropped: action.dropped, lastUpdate: action.now }, effects: [] };
+    case 'where':
+      return { state: { ...s, detail: { open: s.detail.open, where: action.where, error: action.error } }, effects: [] };
+    case 'flash':
+      return { state: { ...s, flash: action.message }, effects: [] };
+    case 'filter-input':
+      if (action.done) return { state: clampSelection(withView({ ...s, mode: 'normal', filterInput: '' }, { filter: action.text, selected: 0 })), effects: [] };
+      return { state: withView({ ...s, filterInput: action.text }, { filter: action.text, selected: 0 }), effects: [] };
+    case 'confirm': {
+      const c = s.confirm;
+      const state = { ...s, mode: 'normal' as const, confirm: null };
+      return { state, effects: action.yes && c ? [{ type: 'cancel', id: c.id }] : [] };
+    }
+    case 'intent':
+      return reduceIntent(s, action.intent, action.pageSize ?? 10);
+  }
+}
+
+function reduceIntent(s: State, intent: Intent, pageSize: number): { state: State; effects: Effect[] } {
+  const none = (state: State) => ({ state, effects: [] as Effect[] });
+  const view = s.views[s.tab];
+  const n = rowCount(s, s.tab);
+  const select = (i: number) => none(withView(s, { selected: Math.max(0, Math.min(n - 1, i)) }));
+  if (s.mode === 'help') return intent.type === 'quit' ? { state: s, effects: [{ type: 'quit' }] } : none({ ...s, mode: 'normal' });
+  switch (intent.type) {
+    case 'move':
+      return select(view.selected + intent.by);
+    case 'page':
+      return select(view.selected + intent.by * Math.max(1, pageSize));
+    case 'top':
+      return select(0);
+    case 'bottom':
+      return select(n - 1);
+    case 'next-tab':
+    case 'prev-tab': {
+      const i = TABS.indexOf(s.tab);
+      const tab = TABS[(i + (intent.type === 'next-tab' ? 1 : TABS.length - 1)) % TABS.length];
+      return none(clampSelection({ ...s, tab, detail: { open: false, where: null, error: null } }));
+    }
+    case 'tab':
+      return none(clampSelection({ ...s, tab: TABS[intent.index] ?? s.tab, detail: { open: false, where: null, error: null } }));
+    case 'open-detail': {
+      const id = selectedId(s);
+      if (!id) return none(s);
+      const state = { ...s, detail: { open: true, where: null, error: null } };
+      return { state, effects: s.tab === 'tasks' && s.conn.status !== 'file' ? [{ type: 'fetch-where', id }] : [] };
+    }
+    case 'back':
+      if (s.detail.open) return none({ ...s, detail: { open: false, where: null, error: null } });
+      if (view.filter) return none(withView(s, { filter: '' }));
+      return none({ ...s, flash: null });
+    case 'start-filter':
+      return none({ ...s, mode: 'filter', filterInput: view.filter });
+    case 'sort-next':
+      return none(withView(s, { sortColumn: view.sortColumn + 1 >= columnCount(s.tab) ? -1 : view.sortColumn + 1 }));
+    case 'sort-order':
+      return none(withView(s, { sortDesc: !view.sortDesc }));
+    case 'ask-cancel': {
+      if (s.conn.status === 'file') return none({ ...s, flash: 'a dump is read-only' });
+      if (s.readOnly) return none({ ...s, flash: 'read-only: cancel needs control access' });
+      const id = selectedId(s);
+      if (!id || (s.tab !== 'tasks' && s.tab !== 'resources')) return none({ ...s, flash: 'select a task or a handle to cancel' });
+      return none({ ...s, mode: 'confirm', confirm: { id, label: describeSelected(s, id) } });
+    }
+    case 'toggle-tree':
+      return none({ ...s, tree: !s.tree });
+    case 'toggle-pause': {
+      const paused = !s.paused;
+      return { state: { ...s, paused }, effects: s.conn.status === 'file' ? [] : [{ type: 'watch', action: paused ? 'pause' : 'resume' }] };
+    }
+    case 'cycle-level':
+    case 'cycle-stacks': {
+      if (s.conn.status === 'file' || s.readOnly) return none({ ...s, flash: s.readOnly ? 'read-only: track needs control access' : 'a dump is read-only' });
+      const level = s.level ?? 'tasks';
+      if (intent.type === 'cycle-level') return { state: s, effects: [{ type: 'track', level: LEVEL_CYCLE[(LEVEL_CYCLE.indexOf(level) + 1) % LEVEL_CYCLE.length] }] };
+      const current = String(s.stacks ?? 'off');
+      const i = STACKS_CYCLE.indexOf(current);
+      return { state: s, effects: [{ type: 'track', level, stacks: STACKS_CYCLE[(i + 1) % STACKS_CYCLE.length] }] };
+    }
+    case 'help':
+      return none({ ...s, mode: 'help' });
+    case 'quit':
+      return { state: s, effects: [{ type: 'quit' }] };
+  }
+}
+
+function describeSelected(s: State, id: string): string {
+  if (s.tab === 'tasks') {
+    const t = s.tasks.find((x) => String(x.id) === id);
+    return t ? `task ${t.id} ${t.name}` : `task ${id}`;
+  }
+  const h = s.handles.find((x) => x.id === id);
+  return h ? `${h.kind} ${h.id}${h.detail ? ` (${h.detail})` : ''}` : id;
+}
+
+function columnCount(tab: Tab): number {
+  return COLUMNS[tab].length;
+}

@@ -1,0 +1,204 @@
+import { formatDuration, formatFrame, formatSite } from '../../src/format.js';
+import { truncate } from '../../src/table.js';
+import { footerText, helpLines } from './keys.js';
+import { COLUMNS, rowsFor } from './rows.js';
+import type { Row } from './rows.js';
+import { TABS, TAB_TITLES } from './state.js';
+import type { State } from './state.js';
+
+/**
+ * Turns state into the text of each part of the screen, as blessed tag strings. Pure: the
+ * app only puts these strings into boxes, so all of it is tested without a terminal.
+ */
+
+export interface Style {
+  color: boolean;
+}
+
+/** Escapes text for blessed's tag parser. */
+export function esc(text: string): string {
+  return text.replace(/[{}]/g, (c) => (c === '{' ? '{open}' : '{close}'));
+}
+
+function paint(style: Style, color: string, text: string): string {
+  return style.color ? `{${color}-fg}${text}{/${color}-fg}` : text;
+}
+
+const SPARK = '▁▂▃▄▅▆▇█';
+
+/** A sparkline of the values, scaled to their maximum. */
+export function sparkline(values: number[], width: number): string {
+  const v = values.slice(-width);
+  const max = Math.max(...v, 1);
+  return v.map((x) => SPARK[Math.min(SPARK.length - 1, Math.floor((x / max) * (SPARK.length - 1)))]).join('');
+}
+
+function connLabel(s: State, style: Style): string {
+  if (s.health?.status === 'blocked') return paint(style, 'red', `BLOCKED ${formatDuration(s.health.blockedMs)}`);
+  switch (s.conn.status) {
+    case 'live':
+      return s.paused ? paint(style, 'yellow', 'paused') : paint(style, 'green', 'live');
+    case 'connecting':
+      return paint(style, 'yellow', 'connecting…');
+    case 'reconnecting':
+      return paint(style, 'yellow', `reconnecting (attempt ${s.conn.attempt})`);
+    case 'file':
+      return paint(style, 'cyan', 'dump (read-only)');
+  }
+}
+
+/** Two header lines, plus a third when the loop is blocked or something needs saying. */
+export function headerLines(s: State, width: number, style: Style): string[] {
+  const stacks = typeof s.stacks === 'number' ? `1/${s.stacks}` : (s.stacks ?? '-');
+  const line1 = `asyncmon  ${esc(s.target)}  pid ${s.pid ?? '-'}  ${s.node ?? ''}  up ${formatDuration(s.uptimeMs)}  level ${s.level ?? '-'}  stacks ${stacks}`;
+  const d = s.loop?.delayMs;
+  const elu = s.loop ? `${(s.loop.utilization * 100).toFixed(0)}%` : '-';
+  const counts = `tasks ${s.taskTotal}  promises ${s.promiseTotal}  handles ${s.handles.length}${s.dropped ? `  dropped ${s.dropped}` : ''}`;
+  const left = `loop p99 ${d ? `${d.p99}ms` : '-'} `;
+  const right = `  elu ${elu}  ${counts}`;
+  const sparkWidth = Math.max(0, Math.min(30, width - left.length - right.length - 2));
+  const lines = [truncate(line1, width) + '  ' + connLabel(s, style), truncate(left + sparkline(s.spark, sparkWidth) + right, width)];
+  if (s.health?.status === 'blocked') {
+    const top = s.health.stack.slice(0, 2).map(formatSite).join(' < ') || 'outside JavaScript';
+    lines.push(paint(style, 'red', esc(truncate(`event loop BLOCKED ${formatDuration(s.health.blockedMs)} in ${top}`, width))));
+  } else if (s.conn.status === 'reconnecting') {
+    lines.push(paint(style, 'yellow', esc(truncate(`connection lost: ${s.conn.message}; retrying`, width))));
+  } else if (s.flash) {
+    lines.push(esc(truncate(s.flash, width)));
+  } else lines.push('');
+  return lines;
+}
+
+export function tabBar(s: State): string {
+  return TABS.map((t, i) => {
+    const label = ` ${i + 1} ${TAB_TITLES[t]} `;
+    return t === s.tab ? `{inverse}${label}{/inverse}` : label;
+  }).join(' ');
+}
+
+function layoutColumns(tab: State['tab'], rows: Row[], width: number): number[] {
+  const cols = COLUMNS[tab];
+  const natural = cols.map((c, i) => Math.max(c.header.length, ...rows.map((r) => (r.cells[i] ?? '').length)));
+  const flex = cols.findIndex((c) => c.flex);
+  const fixed = natural.reduce((a, w, i) => a + (i === flex ? 0 : w), 0) + cols.length - 1;
+  if (flex >= 0) natural[flex] = Math.max(6, width - fixed);
+  return natural;
+}
+
+function line(cells: string[], widths: number[], right: boolean[], width: number): string {
+  return truncate(
+    cells
+      .map((c, i) => {
+        const t = truncate(c, widths[i]);
+        return right[i] ? t.padStart(widths[i]) : t.padEnd(widths[i]);
+      })
+      .join(' '),
+    width,
+  ).padEnd(width);
+}
+
+/** The table of the current tab: a header and the visible window of rows around the selection. */
+export function tableLines(s: State, width: number, height: number): string[] {
+  const rows = rowsFor(s);
+  const view = s.views[s.tab];
+  const widths = layoutColumns(s.tab, rows, width);
+  const right = COLUMNS[s.tab].map((c) => c.right === true);
+  const sortMark = view.sortColumn >= 0 ? (view.sortDesc ? '▼' : '▲') : '';
+  const headers = COLUMNS[s.tab].map((c, i) => (i === view.sortColumn ? c.header + sortMark : c.header));
+  const out = [`{bold}${esc(line(headers, widths, right, width))}{/bold}`];
+  const visible = Math.max(1, height - 1);
+  const start = Math.max(0, Math.min(view.selected - Math.floor(visible / 2), rows.length - visible));
+  for (let i = start; i < Math.min(rows.length, start + visible); i++) {
+    const text = esc(line(rows[i].cells, widths, right, width));
+    out.push(i === view.selected ? `{inverse}${text}{/inverse}` : text);
+  }
+  if (rows.length === 0) out.push(emptyText(s));
+  return out;
+}
+
+function emptyText(s: State): string {
+  if (s.views[s.tab].filter) return `no rows match "${esc(s.views[s.tab].filter)}" (Esc clears the filter)`;
+  switch (s.tab) {
+    case 'tasks':
+      return 'no live tasks';
+    case 'promises':
+      return s.level === 'promises' ? 'no pending promises' : 'promises are not tracked: press L until the level is promises';
+    case 'resources':
+      return 'nothing keeps the process alive';
+    case 'history':
+      return 'no finished tasks yet';
+    case 'blocked':
+      return 'the event loop has not been blocked';
+  }
+}
+
+/** The detail pane for the selected row. */
+export function detailLines(s: State, id: string | null, width: number): string[] {
+  if (!id) return ['nothing selected'];
+  const out: string[] = [];
+  const push = (text: string) => out.push(esc(truncate(text, width)));
+  if (s.tab === 'tasks') {
+    const t = s.tasks.find((x) => String(x.id) === id);
+    if (!t) return ['the task has ended'];
+    push(`task ${t.id} ${t.name}`);
+    push(`${t.kind}, ${t.state}, ${formatDuration(t.ageMs)} old${t.detail ? `, ${t.detail}` : ''}`);
+    if (t.site) push(`created at ${formatSite(t.site)}`);
+    if (t.traceId) push(`trace ${t.traceId} span ${t.spanId ?? '-'}`);
+    const kids = s.tasks.filter((x) => x.parentId === t.id);
+    if (kids.length > 0) push(`children: ${kids.map((k) => `${k.id} ${k.name}`).join(', ')}`);
+    const w = s.detail.where;
+    if (s.detail.error) push(`where: ${s.detail.error}`);
+    else if (!w) push('where: …');
+    else {
+      if (w.parents.length > 0) push(`parents: ${w.parents.map((p) => `${p.id} ${p.name}`).join(' < ')}`);
+      if (w.waitsOn) {
+        push(`waits on ${w.waitsOn.promiseId} at ${formatSite(w.waitsOn.site)}`);
+        for (const f of w.waitsOn.stack) push(formatFrame(f));
+      }
+      if (w.waitsNote) push(`(${w.waitsNote})`);
+      if (w.stack.length > 1) {
+        push('creation stack:');
+        for (const f of w.stack) push(formatFrame(f));
+      }
+    }
+    const past = s.history.filter((h) => h.parentId === t.id).slice(0, 5);
+    if (past.length > 0) push(`recent children: ${past.map((h) => `${h.id} ${h.outcome}`).join(', ')}`);
+    return out;
+  }
+  if (s.tab === 'resources') {
+    const h = s.handles.find((x) => x.id === id);
+    if (h) {
+      push(`${h.kind} ${h.id} (${h.type})${h.refed ? '' : ', unref\'d'}`);
+      if (h.detail) push(h.detail);
+      push(`callback: ${formatSite(h.callback)}`);
+      return out;
+    }
+    const r = s.resources.find((x) => x.id === id);
+    if (r) {
+      push(`${r.type} ${r.id}, ${formatDuration(r.ageMs)} old, trigger ${r.triggerId}${r.taskId ? `, task ${r.taskId}` : ''}`);
+      push(`created at ${formatSite(r.site)}`);
+    }
+    return out;
+  }
+  if (s.tab === 'blocked') {
+    const b = s.blocked[Number(id.slice(1))];
+    if (!b) return out;
+    push(`blocked ${formatDuration(b.durationMs)} at ${new Date(b.startedAt).toISOString()}`);
+    for (const f of b.stack) push(formatFrame(f));
+    return out;
+  }
+  const rows = rowsFor(s);
+  const row = rows.find((r) => r.id === id);
+  if (row) for (const c of row.cells) push(c);
+  return out;
+}
+
+export function footerLine(s: State, width: number): string {
+  if (s.mode === 'filter') return esc(truncate(`filter: ${s.filterInput}▏  (Enter to keep, Esc to clear)`, width));
+  if (s.mode === 'confirm' && s.confirm) return esc(truncate(`cancel ${s.confirm.label}? y / n`, width));
+  return esc(truncate(footerText(), width));
+}
+
+export function helpText(): string {
+  return ['{bold}keys{/bold}', '', ...helpLines().map(esc), '', 'any key closes this help'].join('\n');
+}
