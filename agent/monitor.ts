@@ -102,12 +102,14 @@ export function startMonitor(opts: MonitorOptions = {}): Promise<MonitorHandle> 
   const g = globalThis as Record<symbol, Promise<MonitorHandle> | undefined>;
   const running = g[GLOBAL_KEY];
   if (running) return running;
-  const started = runOwn(() => launch(opts));
-  Object.defineProperty(globalThis, GLOBAL_KEY, { value: started, configurable: true, writable: true, enumerable: false });
-  started.catch(() => {
-    if (g[GLOBAL_KEY] === started) g[GLOBAL_KEY] = undefined;
+  return runOwn(() => {
+    const started = launch(opts);
+    Object.defineProperty(globalThis, GLOBAL_KEY, { value: started, configurable: true, writable: true, enumerable: false });
+    started.catch(() => {
+      if (g[GLOBAL_KEY] === started) g[GLOBAL_KEY] = undefined;
+    });
+    return started;
   });
-  return started;
 }
 
 function launch(opts: MonitorOptions): Promise<MonitorHandle> {
@@ -208,15 +210,16 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
             address: { host: msg.host, port: msg.port, socket: msg.socket },
             token: config.token,
             discoveryFile,
-            close: () => {
-              if (closed) return Promise.resolve();
-              closed = true;
-              cleanup();
-              return worker.terminate().then(
-                () => undefined,
-                () => undefined,
-              );
-            },
+            close: () =>
+              runOwn(() => {
+                if (closed) return Promise.resolve();
+                closed = true;
+                cleanup();
+                return worker.terminate().then(
+                  () => undefined,
+                  () => undefined,
+                );
+              }),
           };
           resolve(handle);
           return;

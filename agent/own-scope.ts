@@ -1,8 +1,10 @@
 /**
  * Marks work the agent does for itself, so its own promises, timers and sockets never show up
- * in its listings. Hooks check `ownScope.depth` and the `OWN` mark on objects.
+ * in its listings. Hooks check `ownScope.depth` and the `OWN` mark on objects. The flag lives on
+ * a global so that a second copy of the package (the preload from one place, the API from
+ * another) raises the flag the first copy's hooks read.
  */
-export const ownScope = { depth: 0 };
+export const ownScope: { depth: number } = ((globalThis as Record<symbol, { depth: number } | undefined>)[Symbol.for('asyncmon.ownScope.v1')] ??= { depth: 0 });
 
 /** A mark the agent puts on its own timers, sockets and servers. */
 export const OWN = Symbol.for('asyncmon.own');

@@ -8,6 +8,7 @@ import { isMainThread } from 'node:worker_threads';
 import { getAgent } from './agent.js';
 import { readEnv } from './config.js';
 import { startMonitor, warn } from './monitor.js';
+import { runOwn } from './own-scope.js';
 
 function register(): void {
   try {
@@ -17,9 +18,11 @@ function register(): void {
     if (!env.enabled) return;
     const agent = getAgent();
     if (env.level !== undefined || env.stacks !== undefined) agent.track(env.level ?? agent.level, env.stacks);
-    startMonitor().then(
-      () => undefined,
-      (err: unknown) => warn(`not started: ${err instanceof Error ? err.message : String(err)}; the program runs on without it`),
+    runOwn(() =>
+      startMonitor().then(
+        () => undefined,
+        (err: unknown) => warn(`not started: ${err instanceof Error ? err.message : String(err)}; the program runs on without it`),
+      ),
     );
   } catch (err) {
     warn(`not started: ${err instanceof Error ? err.message : String(err)}`);

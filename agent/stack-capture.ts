@@ -19,8 +19,10 @@ interface CallSiteLike {
   isConstructor(): boolean;
 }
 
-// Frames of the agent itself: this folder (dist/agent or agent/) and its sibling src folder.
-const OWN_DIRS = [resolve(__dirname) + '/', resolve(__dirname, '..', 'src') + '/'];
+// Frames of the agent itself: this folder (dist/agent or agent/) and its sibling src folder, of
+// every copy of the package loaded in the process (kept on a global, shared between copies).
+const OWN_DIRS: string[] = ((globalThis as Record<symbol, string[] | undefined>)[Symbol.for('asyncmon.ownDirs.v1')] ??= []);
+for (const dir of [resolve(__dirname) + '/', resolve(__dirname, '..', 'src') + '/']) if (!OWN_DIRS.includes(dir)) OWN_DIRS.push(dir);
 const FRAMES_KEPT = DEFAULTS.stackFrames;
 // Under async_hooks and promise hooks 4–5 Node-internal frames sit below the hook; we skip
 // them by file name, so capture a few more than we keep.

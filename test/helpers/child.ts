@@ -99,10 +99,11 @@ export async function waitUntil<T>(fn: () => T | Promise<T>, timeoutMs = 5_000, 
 
 /** Resolves with the exit code, or rejects if the process is still running after `timeoutMs`. */
 export function exitWithin(child: Child, timeoutMs: number): Promise<number | string> {
+  let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     child.exited,
-    new Promise<never>((_, rej) =>
-      setTimeout(() => rej(new Error(`still running after ${timeoutMs} ms\nstdout:\n${child.stdout()}\nstderr:\n${child.stderr()}`)), timeoutMs),
-    ),
-  ]);
+    new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new Error(`still running after ${timeoutMs} ms\nstdout:\n${child.stdout()}\nstderr:\n${child.stderr()}`)), timeoutMs);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
