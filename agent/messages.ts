@@ -78,6 +78,8 @@ export interface WorkerConfig {
 export interface Limits {
   maxConnections: number;
   maxLineBytes: number;
+  /** A line that has started must end within this (a client sending a byte at a time is dropped). */
+  lineTimeoutMs: number;
   authTimeoutMs: number;
   idleTimeoutMs: number;
   maxOutputBytes: number;

@@ -15,6 +15,8 @@ export interface SessionHost {
   node: string;
   /** Checks a token in constant time; returns the access it grants, or null. */
   authenticate(token: string): Access | null;
+  /** How long to hold back the answer to a failed authentication (grows with recent failures). */
+  failureDelayMs(): number;
   /** Runs a command (locally or on the main thread). */
   run(spec: CommandSpec, args: Args, session: Session): Promise<unknown>;
   consoleOpen(session: Session): void;
@@ -53,6 +55,7 @@ export class Session {
   private bannerSent = false;
   private readonly bannerTimer: NodeJS.Timeout;
   private readonly authTimer: NodeJS.Timeout;
+  private lineTimer: NodeJS.Timeout | null = null;
   /** Cleared by `watch stop` and on close. */
   watchTimer: NodeJS.Timeout | null = null;
 
@@ -108,6 +111,7 @@ export class Session {
     this.closedFlag = true;
     clearTimeout(this.bannerTimer);
     clearTimeout(this.authTimer);
+    if (this.lineTimer) clearTimeout(this.lineTimer);
     if (this.watchTimer) clearInterval(this.watchTimer);
     this.watchTimer = null;
     if (this.inConsole) this.host.consoleClose(this);
@@ -139,8 +143,23 @@ export class Session {
       }
       this.queue.push(line);
     }
+    this.watchLineDeadline();
     if (this.queue.length >= this.host.limits.maxQueuedRequests) this.socket.pause();
     void this.drain();
+  }
+
+  /** A deadline per line, not only an idle timeout: a line dribbled a byte at a time is cut off. */
+  private watchLineDeadline(): void {
+    if (this.decoder.buffered === 0) {
+      if (this.lineTimer) clearTimeout(this.lineTimer);
+      this.lineTimer = null;
+      return;
+    }
+    if (this.lineTimer) return;
+    this.lineTimer = setTimeout(() => {
+      const text = `line not finished within ${this.host.limits.lineTimeoutMs} ms: closing`;
+      this.end(this.dialect === 'json' ? JSON.stringify(errorResponse(null, new AsyncmonError('BAD_ARGUMENT', text))) : `✗ ${text}`);
+    }, this.host.limits.lineTimeoutMs);
   }
 
   private async drain(): Promise<void> {
@@ -227,9 +246,8 @@ export class Session {
         }
         const access = this.host.authenticate(typeof args.token === 'string' ? args.token : '');
         if (access === null) {
-          this.failedAuth++;
           // A growing delay makes guessing slow; the answer says nothing about the token.
-          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** Math.min(this.failedAuth, 5))));
+          await new Promise((r) => setTimeout(r, this.host.failureDelayMs()));
           throw new AsyncmonError('FORBIDDEN', 'authentication failed');
         }
         this.access = access;
@@ -249,6 +267,4 @@ export class Session {
     }
     return this.host.run(spec, args, this);
   }
-
-  private failedAuth = 0;
 }

@@ -128,8 +128,19 @@ function main(): void {
 
   const watcher = new Watcher(config.limits.maxOutputBytes, (args) => callMain('snapshot', args, 'watch'), health, () => sentinel.history());
 
+  // Failed authentications in the last minute, across connections: each one waits longer.
+  let failures: number[] = [];
+  const failureDelayMs = () => {
+    const now = Date.now();
+    failures = failures.filter((t) => now - t < 60_000);
+    failures.push(now);
+    if (failures.length > 1000) failures.splice(0, failures.length - 1000);
+    return Math.min(2000, 50 * 2 ** Math.min(failures.length, 6));
+  };
+
   const host = {
     limits: config.limits,
+    failureDelayMs,
     pid: config.pid,
     node: config.node,
     authenticate(token: string): Access | null {

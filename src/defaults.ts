@@ -33,6 +33,7 @@ export const DEFAULTS = {
   limits: {
     maxConnections: 16,
     maxLineBytes: 64 * 1024,
+    lineTimeoutMs: 10_000,
     authTimeoutMs: 10_000,
     idleTimeoutMs: 30 * 60_000,
     /** Bytes waiting to be written to one client before it counts as not reading and is dropped. */
