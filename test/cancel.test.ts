@@ -5,23 +5,18 @@ import { AsyncResource } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { getEventListeners } from 'node:events';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cancel, handles, snapshot, task, track, AsyncmonError } from '../agent/index.js';
+import { cancel, handles, snapshot, task, track } from '../agent/index.js';
 import type { HandleInfo } from '../agent/index.js';
 import { getAgent } from '../agent/agent.js';
 import { AGENT_DIR } from '../agent/stack-capture.js';
 import { waitUntil } from './helpers/child.js';
-
-/** Waits until `fn` finds something (polling, with a timeout) and returns what it found. */
-async function found<T>(fn: () => T | undefined | null | false, what: string): Promise<T> {
-  return (await waitUntil(fn, 5000, what)) as T;
-}
+import { found, gate, marked, thrown } from './helpers/in-process.js';
 
 interface Timers {
   timeout: NodeJS.Timeout;
@@ -35,14 +30,6 @@ const SITES = resolve(__dirname, 'fixtures', 'core-sites.js');
 const sites = createRequire(__filename)(SITES) as SitesFixture;
 const AGENT_SOURCES = resolve(__dirname, '..', 'agent');
 
-/** The marked line of `file` (ending with `@mark:<name>`), 1-based, and its text. */
-function marked(file: string, name: string): { line: number; text: string } {
-  const lines = readFileSync(file, 'utf8').split('\n');
-  const i = lines.findIndex((l) => l.trimEnd().endsWith(`@mark:${name}`));
-  if (i < 0) throw new Error(`no @mark:${name} in ${file}`);
-  return { line: i + 1, text: lines[i] };
-}
-
 /** The `r<asyncId>` id the census gives a timer or an immediate. */
 function timerId(t: object): string {
   const sym = Object.getOwnPropertySymbols(t).find((s) => s.description === 'asyncId');
@@ -52,17 +39,6 @@ function timerId(t: object): string {
 
 function findHandle(pred: (h: HandleInfo) => boolean): HandleInfo | undefined {
   return handles().items.find(pred);
-}
-
-/** The error `fn` throws (it must throw an AsyncmonError). */
-function thrown(fn: () => unknown): AsyncmonError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(AsyncmonError);
-    return err as AsyncmonError;
-  }
-  throw new Error('expected cancel to throw');
 }
 
 /** Resolves when `emitter` emits `event`, fails after `ms`. */
@@ -80,12 +56,6 @@ function eventWithin(emitter: NodeJS.EventEmitter, event: string, ms = 5000): Pr
 async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
   await sleep(20);
-}
-
-function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
-  let open!: (value: T) => void;
-  const promise = new Promise<T>((r) => (open = r));
-  return { promise, open };
 }
 
 async function liveTaskId(pred: (t: { name: string; kind: string }) => boolean, what: string): Promise<number> {

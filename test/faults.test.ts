@@ -9,20 +9,10 @@ import { snapshot, task, track } from '../agent/index.js';
 import { getAgent } from '../agent/agent.js';
 import { DEFAULTS } from '../src/defaults.js';
 import { waitUntil } from './helpers/child.js';
-
-/** Waits until `fn` finds something (polling, with a timeout) and returns what it found. */
-async function found<T>(fn: () => T | undefined | null | false, what: string): Promise<T> {
-  return (await waitUntil(fn, 5000, what)) as T;
-}
+import { found, gate } from './helpers/in-process.js';
 
 const agent = getAgent();
 const guard = agent.guard;
-
-function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
-  let open!: (value: T) => void;
-  const promise = new Promise<T>((r) => (open = r));
-  return { promise, open };
-}
 
 /** Work an app does: promises, a task, timers, a nested task. Returns what it computed. */
 async function appWork(): Promise<number> {

@@ -7,19 +7,8 @@ import { snapshot, task, track } from '../agent/index.js';
 import type { HistoryEntry, TaskInfo } from '../agent/index.js';
 import { getAgent } from '../agent/agent.js';
 import { waitUntil } from './helpers/child.js';
+import { found, gate } from './helpers/in-process.js';
 
-/** Waits until `fn` finds something (polling, with a timeout) and returns what it found. */
-async function found<T>(fn: () => T | undefined | null | false, what: string): Promise<T> {
-  return (await waitUntil(fn, 5000, what)) as T;
-}
-
-const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
-
-function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
-  let open!: (value: T) => void;
-  const promise = new Promise<T>((r) => (open = r));
-  return { promise, open };
-}
 
 function liveTasks(): TaskInfo[] {
   return snapshot({ handles: false, limit: 1000 }).tasks.items;
@@ -140,8 +129,7 @@ describe('incoming requests', () => {
   // Before Node 24, AsyncLocalStorage.enterWith() stores the task on the async resource that
   // is running (the connection's socket), so it outlives the request: the next request on the
   // same keep-alive connection is taken for a child of the previous one, which has ended.
-  const keepAliveIt = it;
-  keepAliveIt('on one keep-alive connection are not nested under each other (promises level)', async () => {
+  it('on one keep-alive connection are not nested under each other (promises level)', async () => {
     track('promises');
     const { port } = await serve((_req, res) => res.end('k'));
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

@@ -1,7 +1,6 @@
 // Levels: `tasks` < `resources` < `promises`. Each level turns its tracker on; going back down
 // removes the hooks and frees what they held. Stacks: off, on, or one in N.
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { resolve } from 'node:path';
@@ -10,11 +9,7 @@ import { snapshot, task, track, AsyncmonError } from '../agent/index.js';
 import type { Snapshot } from '../agent/index.js';
 import { getAgent } from '../agent/agent.js';
 import { waitUntil } from './helpers/child.js';
-
-/** Waits until `fn` finds something (polling, with a timeout) and returns what it found. */
-async function found<T>(fn: () => T | undefined | null | false, what: string): Promise<T> {
-  return (await waitUntil(fn, 5000, what)) as T;
-}
+import { found, gate, markLine } from './helpers/in-process.js';
 
 interface SitesFixture {
   pendingPromises(n: number): Array<Promise<never>>;
@@ -22,19 +17,6 @@ interface SitesFixture {
 const SITES = resolve(__dirname, 'fixtures', 'core-sites.js');
 const sites = createRequire(__filename)(SITES) as SitesFixture;
 const agent = getAgent();
-
-function markLine(file: string, name: string): number {
-  const lines = readFileSync(file, 'utf8').split('\n');
-  const i = lines.findIndex((l) => l.trimEnd().endsWith(`@mark:${name}`));
-  if (i < 0) throw new Error(`no @mark:${name} in ${file}`);
-  return i + 1;
-}
-
-function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
-  let open!: (value: T) => void;
-  const promise = new Promise<T>((r) => (open = r));
-  return { promise, open };
-}
 
 function snap(limit = 100_000): Snapshot {
   return snapshot({ handles: false, limit });

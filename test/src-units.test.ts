@@ -3,20 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { join } from 'node:path';
-import { AsyncmonError } from '../src/errors.js';
 import { formatDuration, formatSite, parseDuration } from '../src/format.js';
 import { parseLevel, parseStacks } from '../src/levels.js';
-
-/** The error `fn` throws, so a test can look at its code and message. */
-function thrown(fn: () => unknown): AsyncmonError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(AsyncmonError);
-    return err as AsyncmonError;
-  }
-  throw new Error('expected a throw');
-}
+import { thrown } from './helpers/in-process.js';
 
 describe('parseLevel', () => {
   it('accepts the three levels, ignoring case and surrounding blanks', () => {

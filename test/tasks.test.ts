@@ -1,18 +1,13 @@
 // task(): values and errors pass through, tasks nest, ended ones go to history, and snapshot()
 // lists live ones with where they were started. Real promises and timers throughout.
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { snapshot, task, track, tree } from '../agent/index.js';
 import type { HistoryEntry, TaskInfo } from '../agent/index.js';
 import { waitUntil } from './helpers/child.js';
-
-/** Waits until `fn` finds something (polling, with a timeout) and returns what it found. */
-async function found<T>(fn: () => T | undefined | null | false, what: string): Promise<T> {
-  return (await waitUntil(fn, 5000, what)) as T;
-}
+import { found, gate, markLine } from './helpers/in-process.js';
 
 type Task = typeof task;
 interface SitesFixture {
@@ -20,14 +15,6 @@ interface SitesFixture {
 }
 const SITES = resolve(__dirname, 'fixtures', 'core-sites.js');
 const sites = createRequire(__filename)(SITES) as SitesFixture;
-
-/** The 1-based line of `file` that ends with the marker comment `@mark:<name>`. */
-function markLine(file: string, name: string): number {
-  const lines = readFileSync(file, 'utf8').split('\n');
-  const i = lines.findIndex((l) => l.trimEnd().endsWith(`@mark:${name}`));
-  if (i < 0) throw new Error(`no @mark:${name} in ${file}`);
-  return i + 1;
-}
 
 /**
  * Where V8 says this file called the function that calls this one, read the way the agent
@@ -49,13 +36,6 @@ function callerInThisFile(): { line: number; column: number } {
   } finally {
     Error.prepareStackTrace = saved;
   }
-}
-
-/** A promise and the function that resolves it. */
-function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
-  let open!: (value: T) => void;
-  const promise = new Promise<T>((r) => (open = r));
-  return { promise, open };
 }
 
 function live(id: number): TaskInfo | undefined {

@@ -2,19 +2,14 @@
 // that is unknown when it is, and the chain of parents. The parked code lives in a plain JS
 // fixture so the expected lines are the lines of the source as written.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { snapshot, task, track, where, AsyncmonError } from '../agent/index.js';
+import { snapshot, task, track, where } from '../agent/index.js';
 import { getAgent } from '../agent/agent.js';
 import { waitUntil } from './helpers/child.js';
-
-/** Waits until `fn` finds something (polling, with a timeout) and returns what it found. */
-async function found<T>(fn: () => T | undefined | null | false, what: string): Promise<T> {
-  return (await waitUntil(fn, 5000, what)) as T;
-}
+import { found, gate, markLine, thrown } from './helpers/in-process.js';
 
 type Task = typeof task;
 interface SitesFixture {
@@ -26,33 +21,9 @@ interface SitesFixture {
 const SITES = resolve(__dirname, 'fixtures', 'core-sites.js');
 const sites = createRequire(__filename)(SITES) as SitesFixture;
 
-/** The 1-based line of `file` that ends with the marker comment `@mark:<name>`. */
-function markLine(file: string, name: string): number {
-  const lines = readFileSync(file, 'utf8').split('\n');
-  const i = lines.findIndex((l) => l.trimEnd().endsWith(`@mark:${name}`));
-  if (i < 0) throw new Error(`no @mark:${name} in ${file}`);
-  return i + 1;
-}
-
-function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
-  let open!: (value: T) => void;
-  const promise = new Promise<T>((r) => (open = r));
-  return { promise, open };
-}
-
 async function liveTaskId(pred: (t: { name: string; kind: string }) => boolean, what: string): Promise<number> {
   const t = await found(() => snapshot({ handles: false, limit: 1000 }).tasks.items.find(pred), what);
   return t.id;
-}
-
-function thrown(fn: () => unknown): AsyncmonError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(AsyncmonError);
-    return err as AsyncmonError;
-  }
-  throw new Error('expected a throw');
 }
 
 // The agent subscribes to HTTP requests when it is created, on first use: create it before any
