@@ -1,6 +1,8 @@
 import { PassThrough } from 'node:stream';
-import { start } from 'node:repl';
+import type * as ReplModuleNs from 'node:repl';
 import type { REPLServer } from 'node:repl';
+
+type ReplModule = typeof ReplModuleNs;
 
 /**
  * `console` sessions: a real `node:repl` per client, evaluated in the host's main thread and
@@ -20,6 +22,9 @@ export class ConsoleBridge {
     const input = new PassThrough();
     const output = new PassThrough();
     output.on('data', (chunk: Buffer) => this.send(session, chunk.toString('utf8')));
+    // Loaded on first use: node:repl creates process.stderr and more as it loads.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { start } = require('node:repl') as ReplModule;
     const repl = start({ prompt: '> ', input, output, terminal: false, useGlobal: true, preview: false, ignoreUndefined: false });
     repl.on('exit', () => {
       this.sessions.delete(session);
@@ -32,12 +37,19 @@ export class ConsoleBridge {
     this.sessions.get(session)?.input.write(text + '\n');
   }
 
+  /** Closes a session's REPL once the output of what it was given has been sent, then says so. */
   close(session: number): void {
     const s = this.sessions.get(session);
-    if (!s) return;
+    if (!s) {
+      this.exited(session);
+      return;
+    }
     this.sessions.delete(session);
     s.repl.removeAllListeners('exit');
-    s.repl.close();
+    setImmediate(() => {
+      s.repl.close();
+      this.exited(session);
+    });
   }
 
   closeAll(): void {

@@ -50,8 +50,18 @@ export function stats(agent: Agent): StatsResult {
   };
 }
 
-/** Evaluates code in the main context; `await` works by wrapping the code in an async function. */
+/** Evaluates code in the main context; a throw is the caller's, not the agent's, error. */
 async function evaluate(code: string): Promise<string> {
+  try {
+    return await evaluateRaw(code);
+  } catch (err) {
+    const what = err instanceof Error ? `${err.name}: ${err.message}` : inspect(err, { depth: 1 });
+    throw new AsyncmonError('EVAL_FAILED', `Uncaught ${what}`);
+  }
+}
+
+/** `await` works by wrapping the code in an async function. */
+async function evaluateRaw(code: string): Promise<string> {
   let value: unknown;
   if (/\bawait\b/.test(code)) {
     try {

@@ -134,6 +134,7 @@ function launch(opts: MonitorOptions): Promise<MonitorHandle> {
 }
 
 function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats: SharedArrayBuffer): Promise<MonitorHandle> {
+  const tokenGiven = opts.token !== undefined || process.env[ENV.token] !== undefined;
   const counter = new Int32Array(beats);
   const worker = markOwn(
     new Worker(workerPath(), {
@@ -202,7 +203,16 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
               });
               process.on('exit', onExit);
             } catch (err) {
-              warn(`no discovery file: ${err instanceof Error ? err.message : String(err)}`);
+              const why = err instanceof Error ? err.message : String(err);
+              if (!tokenGiven) {
+                // A random token nobody can read: the agent would be unreachable. Stay off.
+                closed = true;
+                cleanup();
+                void worker.terminate();
+                reject(new AsyncmonError('UNAVAILABLE', `no discovery file (${why}), and without ${ENV.token} nobody could connect`));
+                return;
+              }
+              warn(`no discovery file (${why}); connect to ${msg.socket ?? `${msg.host}:${msg.port}`} with ${ENV.token}`);
             }
           }
           pushStatus(agent);

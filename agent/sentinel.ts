@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { BlockedEpisode, Frame, StackResult } from '../src/model.js';
 import { formatDuration } from '../src/format.js';
 
-const PAUSE_TIMEOUT_MS = 1000;
+const PAUSE_TIMEOUT_MS = 500;
 
 interface CallFrame {
   functionName: string;
@@ -33,6 +33,8 @@ export class Sentinel {
     private readonly beats: Int32Array,
     private readonly staleMs: number,
     private readonly keep: number,
+    /** Called when a block is first detected (to fail calls waiting on the main thread). */
+    private readonly onBlock: () => void = () => {},
   ) {}
 
   start(): this {
@@ -76,6 +78,9 @@ export class Sentinel {
         this.episodes.unshift(this.current);
         if (this.episodes.length > this.keep) this.episodes.pop();
         const episode = this.current;
+        try {
+          this.onBlock();
+        } catch {}
         void this.capture().then((frames) => {
           if (episode.stack.length === 0) episode.stack = frames;
         });
@@ -96,8 +101,10 @@ export class Sentinel {
     if (blockedMs === 0) {
       return { blocked: false, blockedMs: 0, frames: [], message: 'the event loop is not blocked: the main thread is idle or between callbacks' };
     }
-    const frames = await this.capture();
+    let frames = await this.capture();
     if (this.current && this.current.stack.length === 0) this.current.stack = frames;
+    // A capture still finishing (or refused meanwhile) leaves the episode's stack as the answer.
+    if (frames.length === 0) frames = this.currentStack();
     const message =
       frames.length > 0
         ? `event loop blocked ${formatDuration(this.blockedMs() || blockedMs)}`
@@ -120,33 +127,53 @@ export class Sentinel {
     return this.capturing;
   }
 
+  /** Opens the session to the main thread once; a pause nobody waits for is resumed at once. */
+  private connect(): Session | null {
+    if (this.session) return this.session;
+    try {
+      const session = new Session();
+      (session as Session & { connectToMainThread(): void }).connectToMainThread();
+      session.on('Debugger.scriptParsed', (msg: { params: { scriptId: string; url: string } }) => {
+        if (msg.params.url) this.urls.set(msg.params.scriptId, msg.params.url);
+      });
+      session.on('Debugger.paused', (msg: { params: { callFrames: CallFrame[] } }) => {
+        const waiter = this.onPaused;
+        if (waiter) waiter(msg.params.callFrames);
+        else session.post('Debugger.resume', () => {});
+      });
+      this.session = session;
+      return session;
+    } catch {
+      return null;
+    }
+  }
+
+  private onPaused: ((frames: CallFrame[]) => void) | null = null;
+  /** Messages of an earlier capture the main thread has not processed yet (blocked in native code). */
+  private outstanding = false;
+
+  /**
+   * Enable → pause → read the frames → resume → disable. The answer never waits for the main
+   * thread beyond the timeout: when it is stuck outside JavaScript, nothing is processed until
+   * it returns, so we answer "no frames" and send no more requests until the last ones are done.
+   */
   private pauseAndRead(): Promise<Frame[]> {
+    const session = this.connect();
+    if (!session || this.outstanding) return Promise.resolve([]);
+    this.outstanding = true;
     return new Promise<Frame[]>((resolve) => {
-      let session: Session;
-      try {
-        if (!this.session) {
-          this.session = new Session();
-          (this.session as Session & { connectToMainThread(): void }).connectToMainThread();
-          this.session.on('Debugger.scriptParsed', (msg: { params: { scriptId: string; url: string } }) => {
-            if (msg.params.url) this.urls.set(msg.params.scriptId, msg.params.url);
-          });
-        }
-        session = this.session;
-      } catch {
-        resolve([]);
-        return;
-      }
       let done = false;
       const finish = (frames: Frame[]) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        session.removeListener('Debugger.paused', onPaused);
-        session.post('Debugger.resume', () => session.post('Debugger.disable', () => resolve(frames)));
+        this.onPaused = null;
+        resolve(frames);
+        session.post('Debugger.resume', () => session.post('Debugger.disable', () => (this.outstanding = false)));
       };
-      const onPaused = (msg: { params: { callFrames: CallFrame[] } }) => finish(toFrames(msg.params.callFrames, this.urls));
+      this.onPaused = (callFrames) => finish(toFrames(callFrames, this.urls));
       const timer = setTimeout(() => finish([]), PAUSE_TIMEOUT_MS);
-      session.on('Debugger.paused', onPaused);
+      timer.unref();
       session.post('Debugger.enable', (err) => {
         if (err) return finish([]);
         session.post('Debugger.pause', (err2) => {

@@ -196,6 +196,22 @@ export class Session {
 
   private async handleText(raw: string): Promise<void> {
     if (this.inConsole) {
+      if (raw.trim() === '.exit') {
+        // Wait until the REPL is closed and its output flushed, so that lines sent right
+        // behind .exit run as commands, after the console's last output.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 2000);
+          this.consoleClosed = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          this.host.consoleClose(this);
+        });
+        this.consoleClosed = null;
+        this.inConsole = false;
+        this.write(PROMPT);
+        return;
+      }
       this.host.consoleLine(this, raw);
       return;
     }
@@ -229,12 +245,15 @@ export class Session {
     if (!this.closedFlag && !this.inConsole) this.write(PROMPT);
   }
 
-  /** Called when the console's REPL exits (.exit): back to the asyncmon prompt. */
+  /** Called when the console's REPL has closed: back to the asyncmon prompt. */
   consoleExited(): void {
+    if (this.consoleClosed) return this.consoleClosed();
     if (!this.inConsole) return;
     this.inConsole = false;
     this.write(PROMPT);
   }
+
+  private consoleClosed: (() => void) | null = null;
 
   /** Auth and access checks, then the command itself. */
   private async execute(spec: CommandSpec, args: Args): Promise<unknown> {

@@ -47,6 +47,15 @@ class MainBridge {
     this.port.postMessage(msg);
   }
 
+  /** Fails every call still waiting (the main thread is blocked; late replies are ignored). */
+  rejectAll(err: Error): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+  }
+
   settle(id: number, ok: boolean, result: unknown, error?: { code: string; message: string }): void {
     const p = this.pending.get(id);
     if (!p) return;
@@ -67,8 +76,9 @@ function main(): void {
   const { config, beats } = workerData as WorkerInit;
   const expected = tokenDigest(config.token);
   const grant: Access = config.readOnly ? 'read' : 'eval';
-  const sentinel = new Sentinel(new Int32Array(beats), config.staleMs, 50).start();
   const bridge = new MainBridge(port, config.limits.callTimeoutMs);
+  // Calls already waiting on the main thread fail as soon as a block is seen, not at their timeout.
+  const sentinel = new Sentinel(new Int32Array(beats), config.staleMs, 50, () => bridge.rejectAll(blockedError(sentinel.blockedMs()))).start();
   const sessions = new Map<number, Session>();
   let status: StatusMessage | null = null;
 

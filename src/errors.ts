@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'BLOCKED'
   | 'UNAVAILABLE'
   | 'NO_TARGET'
+  | 'EVAL_FAILED'
   | 'INTERNAL';
 
 /** An error as a value with a stable `code`, so front ends can map it without parsing text. */

@@ -23,6 +23,9 @@ import { renderTable, truncate } from './table.js';
  * thing. Each renderer takes the plain data a handler returned.
  */
 
+/** Task names longer than this are cut in tables, so the site column keeps its room. */
+const NAME_WIDTH = 32;
+
 function more<T>(page: Page<T>, what: string): string {
   const rest = page.total - page.items.length;
   return rest > 0 ? `\n… and ${rest} more ${what}` : '';
@@ -41,7 +44,7 @@ export function renderTasks(page: Page<TaskInfo>, width = 80): string {
         { header: 'ID', cell: (t) => String(t.id), right: true },
         { header: 'KIND', cell: (t) => t.kind },
         { header: 'AGE', cell: (t) => formatDuration(t.ageMs), right: true },
-        { header: 'NAME', cell: (t) => (t.state === 'cancelling' ? `${t.name} (cancelling)` : t.name) },
+        { header: 'NAME', cell: (t) => truncate(t.state === 'cancelling' ? `${t.name} (cancelling)` : t.name, NAME_WIDTH) },
         {
           header: hasWaits ? 'WAITS ON' : 'CREATED AT',
           cell: (t) => (hasWaits ? formatSite(t.waitsOn) : t.site ? formatSite(t.site) : (t.detail ?? '-')),
@@ -162,7 +165,7 @@ export function renderHistory(page: Page<HistoryEntry>, width = 80): string {
         { header: 'ID', cell: (h) => String(h.id), right: true },
         { header: 'OUTCOME', cell: (h) => h.outcome },
         { header: 'TOOK', cell: (h) => formatDuration(h.durationMs), right: true },
-        { header: 'NAME', cell: (h) => h.name },
+        { header: 'NAME', cell: (h) => truncate(h.name, NAME_WIDTH) },
         {
           header: 'DETAIL',
           cell: (h) => (h.outcome === 'cancelled' ? `by ${h.cancelledBy ?? '?'}${h.reason ? `: ${h.reason}` : ''}` : (h.error ?? '')),
