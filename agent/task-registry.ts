@@ -127,7 +127,7 @@ export class TaskRegistry {
       kind: rec.kind,
       parentId: rec.parentId,
       outcome,
-      durationMs: performance.now() - rec.startMono,
+      durationMs: Math.round((performance.now() - rec.startMono) * 10) / 10,
       endedAt: Date.now(),
     };
     if (err !== undefined) entry.error = errorMessage(err);

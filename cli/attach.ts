@@ -180,7 +180,11 @@ export async function attach(pidText: string, opts: AttachOptions): Promise<void
       address = JSON.parse(String(await cdp.evaluate(expression, timeout))) as typeof address;
     } finally {
       // Close the inspector again whatever happened: an open debug port is a risk.
-      await cdp.evaluate(`require('node:inspector').close()`, 2000).catch(() => undefined);
+      // Closed on the target's next turn, so this evaluation still gets its answer.
+      // `require` exists only while the evaluation runs (command-line API), so take the module
+      // now; never let a throw escape into the target.
+      const closeLater = `(() => { const inspector = require('node:inspector'); setImmediate(() => { try { inspector.close(); } catch {} }); return 'closing'; })()`;
+      await cdp.evaluate(closeLater, 2000).catch(() => undefined);
       cdp.close();
       cdp = null;
     }

@@ -64,7 +64,14 @@ export class AgentClient {
     });
     socket.setNoDelay(true);
     const client = new AgentClient(socket, timeoutMs);
-    const hello = (await client.call('hello', { protocol: PROTOCOL_VERSION, token: opts.token })) as { access: string; pid: number; node: string };
+    let hello: { access: string; pid: number; node: string };
+    try {
+      hello = (await client.call('hello', { protocol: PROTOCOL_VERSION, token: opts.token })) as typeof hello;
+    } catch (err) {
+      // Never leave the socket open behind a failed hello: the CLI would wait on it.
+      client.close();
+      throw err;
+    }
     client.access = hello.access;
     client.pid = hello.pid;
     client.node = hello.node;

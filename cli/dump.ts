@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { unlinkSync, writeFileSync } from 'node:fs';
 import { AsyncmonError } from '../src/errors.js';
 import type { AgentClient } from './client.js';
 import { EXIT } from './exit-codes.js';
@@ -28,8 +28,12 @@ export async function dump(opts: DumpOptions): Promise<void> {
     const doc = { format: DUMP_FORMAT, version: DUMP_VERSION, createdAt: new Date().toISOString(), health, stats, snapshot };
     const text = JSON.stringify(doc, null, 2) + '\n';
     if (opts.out) {
-      writeFileSync(opts.out, text, { mode: 0o600 });
-      process.stderr.write(`asyncmon: wrote ${opts.out} (${text.length} bytes)\n`);
+      // A dump holds the app's state: a new file, 0600, whatever was at that path before.
+      try {
+        unlinkSync(opts.out);
+      } catch {}
+      writeFileSync(opts.out, text, { mode: 0o600, flag: 'wx' });
+      process.stderr.write(`asyncmon: wrote ${opts.out} (${Buffer.byteLength(text)} bytes)\n`);
     } else process.stdout.write(text);
     process.exitCode = EXIT.ok;
   } catch (err) {

@@ -29,7 +29,8 @@ export async function connectTo(opts: TargetOptions, fallbackTimeout?: number): 
 
 /** Prints a result as text (the REPL's rendering) or, with --json, as the data itself. */
 export function print(cmd: string, result: unknown, json: boolean | undefined): void {
-  const width = process.stdout.isTTY ? Math.max(60, process.stdout.columns || 80) : 80;
+  // A terminal gets tables cut to its width; a pipe or a file gets whole lines (or $COLUMNS).
+  const width = process.stdout.isTTY ? Math.max(60, process.stdout.columns || 80) : Number(process.env.COLUMNS) || 1000;
   process.stdout.write((json ? JSON.stringify(result, null, 2) : renderResult(cmd, result, width)) + '\n');
 }
 
