@@ -2,7 +2,7 @@
 // the TUI stops the demo. Without a terminal it prints the one-shot views and how to connect.
 'use strict';
 const { spawn } = require('node:child_process');
-const { mkdtempSync, readFileSync, existsSync } = require('node:fs');
+const { mkdtempSync, readFileSync, existsSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { AgentClient } = require('../dist/cli/client.js');
@@ -12,7 +12,12 @@ const root = join(__dirname, '..');
 const runtime = mkdtempSync(join(tmpdir(), 'asyncmon-demo-'));
 const env = { ...process.env, XDG_RUNTIME_DIR: runtime, ASYNCMON_PORT: '0', ASYNCMON_TRACK: 'promises', ASYNCMON_STACKS: 'on' };
 const app = spawn(process.execPath, ['--require', join(root, 'dist/agent/register.js'), join(__dirname, 'app.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-const stop = () => app.exitCode === null && app.kill();
+const stop = () => {
+  if (app.exitCode === null) app.kill();
+  try {
+    rmSync(runtime, { recursive: true, force: true }); // it holds the demo's token
+  } catch {}
+};
 process.on('exit', stop);
 process.on('SIGINT', () => process.exit(130));
 
@@ -45,7 +50,7 @@ async function main() {
   };
   await show('ps', 'ps');
   const tasks = await client.call('ps', {});
-  const hung = tasks.items.find((t) => t.kind === 'http-server');
+  const hung = tasks.items.find((t) => t.kind === 'http-server' && t.name.startsWith('GET /users'));
   if (hung) await show(`where ${hung.id}`, 'where', { id: String(hung.id) });
   await show('promises', 'promises', { limit: 5 });
   await show('handles', 'handles', { limit: 8 });

@@ -3,13 +3,14 @@ import type { Frame, Site } from './model.js';
 
 /** `file:line:column` with the function name in front when there is one. */
 export function formatSite(site: Site | Frame | null | undefined): string {
-  if (!site) return '-';
+  if (!site || typeof site.file !== 'string') return '-';
   const where = `${shortenPath(site.file)}:${site.line}:${site.column}`;
   return site.fn ? `${site.fn} (${where})` : where;
 }
 
 /** A frame as Node prints it in a stack trace. */
 export function formatFrame(frame: Frame): string {
+  if (!frame || typeof frame.file !== 'string') return '    at ?';
   const where = `${frame.file}:${frame.line}:${frame.column}`;
   return frame.fn ? `    at ${frame.fn} (${where})` : `    at ${where}`;
 }

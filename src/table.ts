@@ -4,15 +4,22 @@ export interface Column<T> {
   cell: (row: T) => string;
   /** Right-align (numbers, ages). */
   right?: boolean;
-  /** This column takes whatever width is left over (at most one per table). */
+  /** This column takes whatever width is left over (at most one per table); it is cut from the left. */
   flex?: boolean;
 }
 
 /** Cuts `text` to `width` characters, marking the cut with an ellipsis. */
 export function truncate(text: string, width: number): string {
   if (width <= 0) return '';
-  const clean = text.replace(/[\r\n\t]+/g, ' ');
+  const clean = String(text ?? '').replace(/[\r\n\t]+/g, ' ');
   return clean.length <= width ? clean : width === 1 ? '…' : clean.slice(0, width - 1) + '…';
+}
+
+/** Cuts `text` to `width` characters from the left (`…/dir/file.js:12:3`): ends matter in paths. */
+export function truncateStart(text: string, width: number): string {
+  if (width <= 0) return '';
+  const clean = String(text ?? '').replace(/[\r\n\t]+/g, ' ');
+  return clean.length <= width ? clean : width === 1 ? '…' : '…' + clean.slice(clean.length - width + 1);
 }
 
 /**
@@ -38,7 +45,7 @@ export function renderTable<T>(columns: Column<T>[], rows: T[], width = 80): str
   const line = (values: string[]) =>
     values
       .map((v, i) => {
-        const text = truncate(v, widths[i]);
+        const text = columns[i].flex ? truncateStart(v, widths[i]) : truncate(v, widths[i]);
         if (i === values.length - 1 && !columns[i].right) return text;
         return columns[i].right ? text.padStart(widths[i]) : text.padEnd(widths[i]);
       })

@@ -57,9 +57,9 @@ export async function top(opts: TopOptions): Promise<void> {
   const header = blessed.box({ parent: screen, top: 0, left: 0, width: '100%', height: 3, tags: true, wrap: false });
   const tabs = blessed.box({ parent: screen, top: 3, left: 0, width: '100%', height: 1, tags: true });
   const table = blessed.box({ parent: screen, top: 4, left: 0, width: '100%', bottom: 1, tags: true, wrap: false });
-  const detail = blessed.box({ parent: screen, top: 4, right: 0, width: '45%', bottom: 1, tags: true, wrap: false, border: { type: 'line' }, hidden: true, label: ' details ' });
+  const detail = blessed.box({ parent: screen, top: 4, right: 0, width: '45%', bottom: 1, tags: true, border: { type: 'line' }, hidden: true, label: ' details ' });
   const footer = blessed.box({ parent: screen, bottom: 0, left: 0, width: '100%', height: 1, tags: true, wrap: false });
-  const help = blessed.box({ parent: screen, top: 'center', left: 'center', width: 70, height: '90%', tags: true, border: { type: 'line' }, hidden: true, label: ' help ' });
+  const help = blessed.box({ parent: screen, top: 0, left: 'center', width: 70, height: '100%', tags: true, border: { type: 'line' }, hidden: true, label: ' keys ' });
 
   let client: AgentClient | null = null;
   let done!: () => void;
@@ -68,6 +68,15 @@ export async function top(opts: TopOptions): Promise<void> {
   let reconnectTimer: NodeJS.Timeout | null = null;
 
   const render = () => {
+    try {
+      draw();
+    } catch (err) {
+      // A view bug must not take the terminal down with it.
+      footer.setContent(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+      screen.render();
+    }
+  };
+  const draw = () => {
     const width = Math.max(20, Number(screen.width) || 80);
     const height = Math.max(8, Number(screen.height) || 24);
     header.setContent(headerLines(state, width, style).join('\n'));

@@ -72,7 +72,10 @@ export function intentFor(name: string, ch?: string): Intent | null {
 
 /** The footer line: the bindings marked for it. */
 export function footerText(): string {
+  // Help and quit first: on a narrow screen the end of the line is what gets cut.
+  const first = (b: Binding) => (b.intent.type === 'help' || b.intent.type === 'quit' ? 0 : 1);
   return BINDINGS.filter((b) => b.footer)
+    .sort((a, b) => first(a) - first(b))
     .map((b) => `${b.label} ${b.footer}`)
     .join('  ');
 }

@@ -13,6 +13,7 @@ import type {
 } from '../../src/model.js';
 import type { Intent } from './keys.js';
 import { COLUMNS, rowsFor, selectedId } from './rows.js';
+import * as clean from './sanitize.js';
 
 /**
  * The TUI's state and the pure reducer over protocol updates and intents. No blessed, no
@@ -126,12 +127,6 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function items<T>(v: unknown, check: (x: Record<string, unknown>) => boolean): T[] | null {
-  const list = isRecord(v) && Array.isArray(v.items) ? v.items : Array.isArray(v) ? v : null;
-  if (!list) return null;
-  return list.filter((x) => isRecord(x) && check(x)) as T[];
-}
-
 function total(v: unknown): number | null {
   return isRecord(v) && typeof v.total === 'number' ? v.total : null;
 }
@@ -155,23 +150,24 @@ export function applyChanges(s: State, c: Record<string, unknown>): State {
     if (Number.isFinite(p99)) next.spark = [...s.spark, p99].slice(-SPARK_POINTS);
   }
   if (isRecord(c.health) && (c.health.status === 'ok' || c.health.status === 'blocked')) {
-    next.health = { status: c.health.status, blockedMs: Number(c.health.blockedMs) || 0, stack: Array.isArray(c.health.stack) ? (c.health.stack as Frame[]) : [] };
+    const blockedMs = Number(c.health.blockedMs);
+    next.health = { status: c.health.status, blockedMs: Number.isFinite(blockedMs) ? blockedMs : 0, stack: clean.frames(c.health.stack) };
   }
-  const tasks = items<TaskInfo>(c.tasks, (x) => typeof x.id === 'number' && typeof x.name === 'string');
+  const tasks = clean.list(c.tasks, clean.task);
   if (tasks) {
     next.tasks = tasks;
     next.taskTotal = total(c.tasks) ?? tasks.length;
   }
-  const groups = items<PromiseGroup>(c.promiseGroups, (x) => typeof x.count === 'number');
+  const groups = clean.list(c.promiseGroups, clean.group);
   if (groups) next.promiseGroups = groups;
   if (isRecord(c.promises) && typeof c.promises.total === 'number') next.promiseTotal = c.promises.total;
-  const resources = items<ResourceInfo>(c.resources, (x) => typeof x.id === 'string' && typeof x.type === 'string');
+  const resources = clean.list(c.resources, clean.resource);
   if (resources) next.resources = resources;
-  const handles = items<HandleInfo>(c.handles, (x) => typeof x.id === 'string' && typeof x.kind === 'string');
+  const handles = clean.list(c.handles, clean.handle);
   if (handles) next.handles = handles;
-  const history = items<HistoryEntry>(c.history, (x) => typeof x.id === 'number' && typeof x.outcome === 'string');
+  const history = clean.list(c.history, clean.historyEntry);
   if (history) next.history = history;
-  const blocked = items<BlockedEpisode>(c.blocked, (x) => typeof x.durationMs === 'number');
+  const blocked = clean.list(c.blocked, clean.episode);
   if (blocked) next.blocked = blocked;
   return clampSelection(next);
 }
@@ -226,7 +222,14 @@ function reduceIntent(s: State, intent: Intent, pageSize: number): { state: Stat
   const none = (state: State) => ({ state, effects: [] as Effect[] });
   const view = s.views[s.tab];
   const n = rowCount(s, s.tab);
-  const select = (i: number) => none(withView(s, { selected: Math.max(0, Math.min(n - 1, i)) }));
+  // Moving with the detail pane open shows the new row's details (and fetches where it waits).
+  const select = (i: number) => {
+    const moved = withView(s, { selected: Math.max(0, Math.min(n - 1, i)) });
+    const id = selectedId(moved);
+    if (!s.detail.open || id === selectedId(s)) return none(moved);
+    const state = { ...moved, detail: { open: true, where: null, error: null } };
+    return { state, effects: s.tab === 'tasks' && id && s.conn.status !== 'file' ? [{ type: 'fetch-where', id } as Effect] : [] };
+  };
   if (s.mode === 'help') return intent.type === 'quit' ? { state: s, effects: [{ type: 'quit' }] } : none({ ...s, mode: 'normal' });
   switch (intent.type) {
     case 'move':

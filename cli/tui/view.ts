@@ -1,5 +1,5 @@
 import { formatDuration, formatFrame, formatSite } from '../../src/format.js';
-import { truncate } from '../../src/table.js';
+import { truncate, truncateStart } from '../../src/table.js';
 import { footerText, helpLines } from './keys.js';
 import { COLUMNS, rowsFor } from './rows.js';
 import type { Row } from './rows.js';
@@ -28,13 +28,15 @@ const SPARK = '▁▂▃▄▅▆▇█';
 
 /** A sparkline of the values, scaled to their maximum. */
 export function sparkline(values: number[], width: number): string {
+  if (width <= 0) return '';
   const v = values.slice(-width);
   const max = Math.max(...v, 1);
   return v.map((x) => SPARK[Math.min(SPARK.length - 1, Math.floor((x / max) * (SPARK.length - 1)))]).join('');
 }
 
 function connLabel(s: State, style: Style): string {
-  if (s.health?.status === 'blocked') return paint(style, 'red', `BLOCKED ${formatDuration(s.health.blockedMs)}`);
+  // A lost connection outranks the last word from the agent (a stale BLOCKED, say).
+  if (s.conn.status === 'live' && s.health?.status === 'blocked') return paint(style, 'red', `BLOCKED ${formatDuration(s.health.blockedMs)}`);
   switch (s.conn.status) {
     case 'live':
       return s.paused ? paint(style, 'yellow', 'paused') : paint(style, 'green', 'live');
@@ -57,8 +59,10 @@ export function headerLines(s: State, width: number, style: Style): string[] {
   const left = `loop p99 ${d ? `${d.p99}ms` : '-'} `;
   const right = `  elu ${elu}  ${counts}`;
   const sparkWidth = Math.max(0, Math.min(30, width - left.length - right.length - 2));
-  const lines = [truncate(line1, width) + '  ' + connLabel(s, style), truncate(left + sparkline(s.spark, sparkWidth) + right, width)];
-  if (s.health?.status === 'blocked') {
+  const label = connLabel(s, style);
+  const labelWidth = label.replace(/\{[^}]*\}/g, '').length;
+  const lines = [truncate(line1, Math.max(0, width - labelWidth - 2)) + '  ' + label, truncate(left + sparkline(s.spark, sparkWidth) + right, width)];
+  if (s.conn.status === 'live' && s.health?.status === 'blocked') {
     const top = s.health.stack.slice(0, 2).map(formatSite).join(' < ') || 'outside JavaScript';
     lines.push(paint(style, 'red', esc(truncate(`event loop BLOCKED ${formatDuration(s.health.blockedMs)} in ${top}`, width))));
   } else if (s.conn.status === 'reconnecting') {
@@ -76,20 +80,23 @@ export function tabBar(s: State): string {
   }).join(' ');
 }
 
-function layoutColumns(tab: State['tab'], rows: Row[], width: number): number[] {
+/** Widest a fixed column may get, so one long name never pushes the flexible column away. */
+const MAX_FIXED = 36;
+
+function layoutColumns(tab: State['tab'], rows: Row[], width: number, headers: string[]): number[] {
   const cols = COLUMNS[tab];
-  const natural = cols.map((c, i) => Math.max(c.header.length, ...rows.map((r) => (r.cells[i] ?? '').length)));
+  const natural = cols.map((c, i) => Math.min(c.flex ? Infinity : MAX_FIXED, Math.max(headers[i].length, ...rows.map((r) => (r.cells[i] ?? '').length))));
   const flex = cols.findIndex((c) => c.flex);
   const fixed = natural.reduce((a, w, i) => a + (i === flex ? 0 : w), 0) + cols.length - 1;
   if (flex >= 0) natural[flex] = Math.max(6, width - fixed);
   return natural;
 }
 
-function line(cells: string[], widths: number[], right: boolean[], width: number): string {
+function line(cells: string[], widths: number[], right: boolean[], width: number, keepEnd: boolean[] = []): string {
   return truncate(
     cells
       .map((c, i) => {
-        const t = truncate(c, widths[i]);
+        const t = keepEnd[i] ? truncateStart(c, widths[i]) : truncate(c, widths[i]);
         return right[i] ? t.padStart(widths[i]) : t.padEnd(widths[i]);
       })
       .join(' '),
@@ -101,23 +108,25 @@ function line(cells: string[], widths: number[], right: boolean[], width: number
 export function tableLines(s: State, width: number, height: number): string[] {
   const rows = rowsFor(s);
   const view = s.views[s.tab];
-  const widths = layoutColumns(s.tab, rows, width);
   const right = COLUMNS[s.tab].map((c) => c.right === true);
+  // Sites are cut from the left: the file name and line are what matter.
+  const keepEnd = COLUMNS[s.tab].map((c) => c.flex === true);
   const sortMark = view.sortColumn >= 0 ? (view.sortDesc ? '▼' : '▲') : '';
   const headers = COLUMNS[s.tab].map((c, i) => (i === view.sortColumn ? c.header + sortMark : c.header));
+  const widths = layoutColumns(s.tab, rows, width, headers);
   const out = [`{bold}${esc(line(headers, widths, right, width))}{/bold}`];
   const visible = Math.max(1, height - 1);
   const start = Math.max(0, Math.min(view.selected - Math.floor(visible / 2), rows.length - visible));
   for (let i = start; i < Math.min(rows.length, start + visible); i++) {
-    const text = esc(line(rows[i].cells, widths, right, width));
+    const text = esc(line(rows[i].cells, widths, right, width, keepEnd));
     out.push(i === view.selected ? `{inverse}${text}{/inverse}` : text);
   }
-  if (rows.length === 0) out.push(emptyText(s));
+  if (rows.length === 0) out.push(esc(truncate(emptyText(s), width)));
   return out;
 }
 
 function emptyText(s: State): string {
-  if (s.views[s.tab].filter) return `no rows match "${esc(s.views[s.tab].filter)}" (Esc clears the filter)`;
+  if (s.views[s.tab].filter) return `no rows match "${s.views[s.tab].filter}" (Esc clears the filter)`;
   switch (s.tab) {
     case 'tasks':
       return 'no live tasks';
@@ -136,7 +145,17 @@ function emptyText(s: State): string {
 export function detailLines(s: State, id: string | null, width: number): string[] {
   if (!id) return ['nothing selected'];
   const out: string[] = [];
-  const push = (text: string) => out.push(esc(truncate(text, width)));
+  // Long lines wrap (a file:line at the end must stay readable), continuing indented.
+  const push = (text: string) => {
+    let rest = String(text ?? '');
+    let first = true;
+    while (rest.length > 0 || first) {
+      const room = Math.max(1, first ? width : width - 2);
+      out.push(esc((first ? '' : '  ') + rest.slice(0, room)));
+      rest = rest.slice(room);
+      first = false;
+    }
+  };
   if (s.tab === 'tasks') {
     const t = s.tasks.find((x) => String(x.id) === id);
     if (!t) return ['the task has ended'];
@@ -146,7 +165,7 @@ export function detailLines(s: State, id: string | null, width: number): string[
     if (t.traceId) push(`trace ${t.traceId} span ${t.spanId ?? '-'}`);
     const kids = s.tasks.filter((x) => x.parentId === t.id);
     if (kids.length > 0) push(`children: ${kids.map((k) => `${k.id} ${k.name}`).join(', ')}`);
-    const w = s.detail.where;
+    const w = s.detail.where && s.detail.where.id === t.id ? s.detail.where : null;
     if (s.detail.error) push(`where: ${s.detail.error}`);
     else if (!w) push('where: …');
     else {
@@ -200,5 +219,5 @@ export function footerLine(s: State, width: number): string {
 }
 
 export function helpText(): string {
-  return ['{bold}keys{/bold}', '', ...helpLines().map(esc), '', 'any key closes this help'].join('\n');
+  return [...helpLines().map(esc), '{bold}any key closes this help{/bold}'].join('\n');
 }
