@@ -44,6 +44,27 @@ export class HttpTasks {
   private on = false;
 
   constructor(private readonly ctx: HttpTaskContext) {
+    const { registry, guard } = ctx;
+    this.onServerClose = function (this: ServerResponse): void {
+      try {
+        const rec = (this as Tagged)[TASK];
+        if (!rec) return;
+        const done = this.writableFinished;
+        registry.end(rec, done ? 'finished' : 'failed', done ? undefined : 'connection closed before the response was finished');
+      } catch (err) {
+        guard.record(err);
+      }
+    };
+    this.onClientClose = function (this: ClientRequest): void {
+      try {
+        const rec = (this as Tagged)[TASK];
+        if (!rec) return;
+        const complete = (this as unknown as { res?: IncomingMessage | null }).res?.complete === true;
+        registry.end(rec, complete ? 'finished' : 'failed', complete ? undefined : 'closed without a complete response');
+      } catch (err) {
+        guard.record(err);
+      }
+    };
     this.subscriptions = [
       ['http.server.request.start', (m) => this.serverStart(m as ServerStart)],
       ['http.client.request.start', (m) => this.clientStart(m as { request: ClientRequest })],
@@ -78,16 +99,19 @@ export class HttpTasks {
     return rec;
   }
 
+  /** One listener for every response and one for every outgoing request: no closure per request. */
+  private readonly onServerClose: (this: ServerResponse) => void;
+  private readonly onClientClose: (this: ClientRequest) => void;
+
   private serverStart({ request, response, socket }: ServerStart): void {
     try {
       this.ctx.guard.check();
       if (isOwn(socket)) return;
       const rec = this.begin('http-server', requestName(request.method, request.url), undefined, response);
       if (!rec) return;
-      rec.cancelWork = () => destroySocket(socket, 'the request\'s socket destroyed');
-      response.once('close', () => {
-        this.ctx.registry.end(rec, response.writableFinished ? 'finished' : 'failed', response.writableFinished ? undefined : 'connection closed before the response was finished');
-      });
+      rec.stop = stopServerRequest;
+      rec.target = socket;
+      response.on('close', this.onServerClose);
       if (this.ctx.shouldEnter()) this.ctx.enter(rec);
     } catch (err) {
       this.ctx.guard.record(err);
@@ -101,14 +125,9 @@ export class HttpTasks {
       const host = typeof hostHeader === 'string' ? hostHeader : (request.host ?? '');
       const rec = this.begin('http-client', requestName(request.method, request.path), `${request.protocol ?? 'http:'}//${host}`, request);
       if (!rec) return;
-      rec.cancelWork = () => {
-        request.destroy(new Error('cancelled by asyncmon'));
-        return { action: 'destroyed', message: 'the outgoing request destroyed' };
-      };
-      request.once('close', () => {
-        const complete = (request as unknown as { res?: IncomingMessage | null }).res?.complete === true;
-        this.ctx.registry.end(rec, complete ? 'finished' : 'failed', complete ? undefined : 'closed without a complete response');
-      });
+      rec.stop = stopClientRequest;
+      rec.target = request;
+      request.on('close', this.onClientClose);
     } catch (err) {
       this.ctx.guard.record(err);
     }
@@ -119,14 +138,8 @@ export class HttpTasks {
       this.ctx.guard.check();
       const rec = this.begin('http-client', requestName(request.method, request.path), request.origin, request);
       if (!rec) return;
-      rec.cancelWork = () => {
-        if (typeof request.abort === 'function') {
-          request.abort(new DOMException('cancelled by asyncmon', 'AbortError') as unknown as Error);
-          return { action: 'aborted', message: 'the fetch aborted' };
-        }
-        const socket = (request as { [SOCKET]?: Socket })[SOCKET];
-        return socket ? destroySocket(socket, 'the fetch\'s socket destroyed') : { action: 'none', message: 'the fetch is not connected yet' };
-      };
+      rec.stop = stopFetch;
+      rec.target = request;
     } catch (err) {
       this.ctx.guard.record(err);
     }
@@ -154,7 +167,24 @@ interface ServerStart {
   socket: Socket;
 }
 
-function destroySocket(socket: Socket, message: string): CancelEffect {
+function stopServerRequest(socket: unknown): CancelEffect {
+  (socket as Socket).destroy();
+  return { action: 'destroyed', message: "the request's socket destroyed" };
+}
+
+function stopClientRequest(request: unknown): CancelEffect {
+  (request as ClientRequest).destroy(new Error('cancelled by asyncmon'));
+  return { action: 'destroyed', message: 'the outgoing request destroyed' };
+}
+
+function stopFetch(target: unknown): CancelEffect {
+  const request = target as UndiciRequest & { [SOCKET]?: Socket };
+  if (typeof request.abort === 'function') {
+    request.abort(new DOMException('cancelled by asyncmon', 'AbortError') as unknown as Error);
+    return { action: 'aborted', message: 'the fetch aborted' };
+  }
+  const socket = request[SOCKET];
+  if (!socket) return { action: 'none', message: 'the fetch is not connected yet' };
   socket.destroy();
-  return { action: 'destroyed', message };
+  return { action: 'destroyed', message: "the fetch's socket destroyed" };
 }

@@ -8,8 +8,8 @@ import { captureStack, stackSite } from './stack-capture.js';
 import type { RawStack } from './stack-capture.js';
 import type { StackPolicy } from './stack-policy.js';
 
-/** Reads the id of the task the current code runs in (0 when none). */
-export type CurrentTask = () => number;
+/** The task the current code runs in, if any. */
+export type CurrentTask = () => { readonly id: number; readonly kind: string } | undefined;
 
 /**
  * Pending promises at `promises` level, through `v8.promiseHooks` (init/settled: about 0.85 of
@@ -91,7 +91,8 @@ export class PromiseTracker {
       this.guard.check();
       if (this.slots.size >= this.max) this.evictOldest();
       const slot = this.alloc();
-      const taskId = this.currentTask();
+      const task = this.currentTask();
+      const taskId = task === undefined ? 0 : task.id;
       const id = ++this.nextId;
       this.ids[slot] = id;
       this.keys[slot] = promise;
@@ -104,7 +105,7 @@ export class PromiseTracker {
         if (ps !== undefined) parentId = this.ids[ps];
       }
       this.parents[slot] = parentId;
-      if (this.policy.shouldCapture(taskId !== 0)) this.stacks.set(slot, captureStack());
+      if (this.policy.shouldCapture(task !== undefined && task.kind === 'task')) this.stacks.set(slot, captureStack());
       this.slots.set(promise, slot);
     } catch (err) {
       this.guard.record(err);
@@ -217,14 +218,15 @@ export class PromiseTracker {
   }
 
   /**
-   * Visits pending promises oldest first in slices of `sliceSize`, yielding to the event loop
-   * between slices so a full listing never holds the main thread for long.
+   * Visits pending promises oldest first in slices of at most `sliceSize` entries and about
+   * `sliceMs` of work, yielding to the event loop between slices, so a full listing never holds
+   * the main thread for long (formatting a site can cost tens of µs per entry).
    */
-  async *slices(sliceSize: number): AsyncGenerator<PromiseInfo[]> {
+  async *slices(sliceSize: number, sliceMs = 4): AsyncGenerator<PromiseInfo[]> {
     const stopAt = this.nextId;
     const iter = this.slots.values();
     for (;;) {
-      const now = performance.now();
+      const started = performance.now();
       const chunk: PromiseInfo[] = [];
       let done = false;
       while (chunk.length < sliceSize) {
@@ -234,7 +236,8 @@ export class PromiseTracker {
           break;
         }
         if (this.ids[next.value] > stopAt) continue;
-        chunk.push(this.info(next.value, now));
+        chunk.push(this.info(next.value, started));
+        if ((chunk.length & 63) === 0 && performance.now() - started > sliceMs) break;
       }
       if (chunk.length > 0) yield chunk;
       if (done) return;

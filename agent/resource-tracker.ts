@@ -72,13 +72,13 @@ export class ResourceTracker {
         if (!oldest.done) this.records.delete(oldest.value);
         this.evicted++;
       }
-      const taskId = this.currentTask();
+      const task = this.currentTask();
       this.records.set(asyncId, {
         type,
         triggerId,
-        taskId,
+        taskId: task === undefined ? 0 : task.id,
         created: performance.now(),
-        raw: this.policy.shouldCapture(taskId !== 0) ? captureStack() : null,
+        raw: this.policy.shouldCapture(task !== undefined && task.kind === 'task') ? captureStack() : null,
       });
     } catch (err) {
       this.guard.record(err);

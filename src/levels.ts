@@ -1,13 +1,8 @@
 import { AsyncmonError } from './errors.js';
 import type { Level, StacksMode } from './model.js';
 
-/** Tracking levels in increasing cost; each includes the ones before it. */
+/** Tracking levels: `tasks`, and `resources` or `promises` on top of it (not both). */
 export const LEVELS: readonly Level[] = ['tasks', 'resources', 'promises'];
-
-/** Whether `level` includes everything `atLeast` turns on. */
-export function levelIncludes(level: Level, atLeast: Level): boolean {
-  return LEVELS.indexOf(level) >= LEVELS.indexOf(atLeast);
-}
 
 /** Parses a tracking level as typed by a person or read from the environment. */
 export function parseLevel(text: string): Level {

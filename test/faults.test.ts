@@ -49,6 +49,8 @@ async function httpRoundTrip(path: string): Promise<string> {
 const uncaught: unknown[] = [];
 const onUncaught = (err: unknown) => uncaught.push(err);
 beforeAll(() => {
+  // Keep every request in history: these tests look requests up there.
+  getAgent().registry.httpHistoryMinMs = 0;
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onUncaught);
   return () => {

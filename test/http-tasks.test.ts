@@ -55,7 +55,8 @@ function request(opts: http.RequestOptions, body?: string): Promise<{ status: nu
 // The agent subscribes to HTTP requests when it is created, on first use: create it before any
 // request is made.
 beforeAll(() => {
-  getAgent();
+  // Keep every request in history here; the default (quick successes are not kept) has its own test.
+  getAgent().registry.httpHistoryMinMs = 0;
 });
 
 const cleanups: Array<() => void> = [];
@@ -223,5 +224,27 @@ describe('outgoing fetch()', () => {
     await expect(fetch(`${origin}/nowhere`)).rejects.toThrow();
     await waitUntil(() => !liveTasks().some((t) => t.name === 'GET /nowhere'), 5000, 'no live fetch task');
     expect(history().find((h) => h.name === 'GET /nowhere')).toMatchObject({ kind: 'http-client', outcome: 'failed' });
+  });
+});
+
+describe('history of HTTP requests by default', () => {
+  it('keeps failed requests but not quick successful ones (they are most of the traffic)', async () => {
+    const agent = getAgent();
+    agent.registry.httpHistoryMinMs = 1000;
+    try {
+      const { server, port } = await serve((req, res) => {
+        if (req.url === '/quick') res.end('ok');
+        else req.socket.destroy();
+      });
+      cleanups.push(() => server.close());
+      await request({ port, path: '/quick' });
+      await request({ port, path: '/broken' }).catch(() => undefined);
+      await waitUntil(() => history().some((h) => h.name === 'GET /broken'), 5000, 'the failed request in history');
+      expect(history().find((h) => h.name === 'GET /broken')).toMatchObject({ kind: 'http-server', outcome: 'failed' });
+      expect(history().some((h) => h.name === 'GET /quick')).toBe(false);
+      expect(liveTasks().some((t) => t.name === 'GET /quick')).toBe(false);
+    } finally {
+      agent.registry.httpHistoryMinMs = 0;
+    }
   });
 });
