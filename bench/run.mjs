@@ -1,0 +1,403 @@
+#!/usr/bin/env node
+// `npm run bench`: what asyncmon costs the process it watches, measured against budgets.
+//
+//   node bench/run.mjs [--quick] [--only http,loop,memory,listing] [--rounds N] [--out FILE]
+//                      [--no-pin] [--concurrency N] [--client raw|agent]
+//   BENCH_NODE=/path/to/node   runs every child under that Node binary
+//
+// Every figure is measured in child processes: throughput of an HTTP service and of an
+// await-heavy loop at each tracking level as a ratio to no agent (side by side, interleaved,
+// median of the per-round ratios), memory per tracked pending promise, and how long a sliced
+// listing of 100k pending promises holds the main thread. Prints a table and writes
+// bench/results.json. See bench/README.md for what each figure means.
+import { writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { BENCH_DIR, NODE, canPin, installExitGuards, killAll, runOnce, startChild } from './lib/procs.mjs';
+import { max, median, min, round } from './lib/stats.mjs';
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(name);
+const option = (name, fallback) => {
+  const i = argv.indexOf(name);
+  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : fallback;
+};
+
+const QUICK = flag('--quick');
+const ONLY = new Set(option('--only', 'http,loop,memory,listing').split(','));
+const PIN = !flag('--no-pin') && canPin();
+const OUT = resolve(option('--out', resolve(BENCH_DIR, 'results.json')));
+
+const S = {
+  rounds: Number(option('--rounds', QUICK ? 3 : 7)),
+  http: {
+    concurrency: Number(option('--concurrency', 48)),
+    client: option('--client', 'raw'),
+    firstWarmupMs: QUICK ? 500 : 1000,
+    warmupMs: QUICK ? 300 : 500,
+    durationMs: QUICK ? 1000 : 2500,
+  },
+  loop: { firstWarmupMs: QUICK ? 300 : 500, warmupMs: QUICK ? 100 : 200, durationMs: QUICK ? 400 : 1000 },
+  memory: { n: 100_000, reps: QUICK ? 1 : 3 },
+  listing: { n: 100_000, sliceSize: 5000, reps: QUICK ? 1 : 3 },
+};
+if (!(S.rounds >= 1)) throw new Error('--rounds must be ≥ 1');
+
+/** Hard ceiling for the whole run, so nothing can hang a CI job. */
+const WATCHDOG_MS = 15 * 60_000;
+
+/** Cores: the service (or loop) runs on SERVER_CPU, the load generator on LOAD_CPU. */
+const SERVER_CPU = PIN ? 0 : null;
+const LOAD_CPU = PIN ? 1 : null;
+
+const BASELINE = { key: 'none', label: 'no agent', agent: null };
+const CONFIGS = [
+  BASELINE,
+  { key: 'tasks', label: 'tasks (default)', agent: { track: 'tasks' } },
+  { key: 'resources', label: 'resources', agent: { track: 'resources' } },
+  { key: 'promises', label: 'promises', agent: { track: 'promises' } },
+  { key: 'promises-s64', label: 'promises + stacks 1/64', agent: { track: 'promises', stacks: 64 } },
+  { key: 'promises-on', label: 'promises + stacks on', agent: { track: 'promises', stacks: 'on' } },
+];
+
+const BUDGETS = {
+  httpDefault: { label: 'HTTP, tasks (default) ≥ 0.97 of no agent', op: '>=', limit: 0.97 },
+  loopDefault: { label: 'await loop, tasks (default) ≥ 0.97 of no agent', op: '>=', limit: 0.97 },
+  httpPromises: { label: 'HTTP, promises without stacks ≥ 0.85 of no agent', op: '>=', limit: 0.85 },
+  memory: { label: 'memory per tracked pending promise, no stacks ≤ 120 B', op: '<=', limit: 120 },
+  listing: { label: 'listing 100k pending promises, max hold ≤ 10 ms', op: '<=', limit: 10 },
+};
+
+const log = (line = '') => process.stderr.write(`${line}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Throughput: HTTP and the await loop, every setting side by side, rounds interleaved
+
+/** The settings in round `r`'s order: rotated each round so no setting always runs first. */
+function roundOrder(r) {
+  const k = r % CONFIGS.length;
+  return [...CONFIGS.slice(k), ...CONFIGS.slice(0, k)];
+}
+
+/** The median of `samples[key][*][field]` and of its per-round ratios to no agent. */
+function ratios(samples, key, field) {
+  const values = samples[key].map((s) => s[field]);
+  const rs = samples[key].map((s, r) => s[field] / samples[BASELINE.key][r][field]);
+  return {
+    values: values.map((v) => round(v, 1)),
+    median: round(median(values), 1),
+    ratios: rs.map((x) => round(x, 4)),
+    ratio: round(median(rs), 3),
+    ratioMin: round(min(rs), 3),
+    ratioMax: round(max(rs), 3),
+  };
+}
+
+/**
+ * Per setting: throughput per wall-clock second (`wallField`, the figure budgets are judged on)
+ * and per CPU-second of the measured process (`cpuField`, robust to other processes taking the
+ * core), each as a median and as the median of per-round ratios to no agent.
+ */
+function summarize(samples, wallField, cpuField) {
+  const out = {};
+  for (const c of CONFIGS) {
+    out[c.key] = { label: c.label, agent: c.agent, ...ratios(samples, c.key, wallField), perCpuSecond: ratios(samples, c.key, cpuField) };
+  }
+  return out;
+}
+
+async function benchHttp() {
+  const { concurrency, client, firstWarmupMs, warmupMs, durationMs } = S.http;
+  log(`HTTP: ${CONFIGS.length} settings × ${S.rounds} rounds × ${durationMs} ms, ${concurrency} in flight (${client} client)`);
+  const load = startChild('load-generator.mjs', { cpu: LOAD_CPU });
+  const servers = {};
+  for (const c of CONFIGS) servers[c.key] = startChild('http-server.mjs', { agent: c.agent, cpu: SERVER_CPU });
+  const ports = {};
+  let node = null;
+  for (const c of CONFIGS) {
+    const { port, node: v } = await servers[c.key].request('listen');
+    ports[c.key] = port;
+    node = v;
+  }
+  const runTimeout = warmupMs + durationMs + 15_000;
+  // One longer warm-up per server: JIT, connection setup, the tracker's tables at full size.
+  for (const c of CONFIGS) {
+    await load.request('run', { port: ports[c.key], concurrency, client, warmupMs: 0, durationMs: firstWarmupMs }, runTimeout + firstWarmupMs);
+  }
+  const samples = Object.fromEntries(CONFIGS.map((c) => [c.key, []]));
+  for (let r = 0; r < S.rounds; r++) {
+    for (const c of roundOrder(r)) {
+      await servers[c.key].request('mark');
+      const res = await load.request('run', { port: ports[c.key], concurrency, client, warmupMs, durationMs }, runTimeout);
+      const busy = await servers[c.key].request('busy');
+      if (res.requests === 0) throw new Error(`HTTP ${c.label}: no request completed (${res.errors} errors)`);
+      samples[c.key][r] = { ...res, ...busy };
+    }
+    log(`  round ${r + 1}/${S.rounds}: ${CONFIGS.map((c) => `${c.key} ${Math.round(samples[c.key][r].rps)}`).join(', ')}`);
+  }
+  await Promise.all([load.kill(), ...Object.values(servers).map((s) => s.kill())]);
+  const table = summarize(samples, 'rps', 'servedPerCpuSec');
+  for (const c of CONFIGS) {
+    table[c.key].serverElu = round(median(samples[c.key].map((s) => s.elu)), 3);
+    table[c.key].serverCpu = round(median(samples[c.key].map((s) => s.cpu)), 3);
+    table[c.key].loadCpu = round(median(samples[c.key].map((s) => s.loadCpu)), 3);
+    table[c.key].connections = max(samples[c.key].map((s) => s.connections));
+    table[c.key].errors = samples[c.key].reduce((a, s) => a + s.errors, 0);
+  }
+  return { node, settings: S.http, rounds: S.rounds, unit: 'requests/s', results: table };
+}
+
+async function benchLoop() {
+  const { firstWarmupMs, warmupMs, durationMs } = S.loop;
+  log(`await loop: ${CONFIGS.length} settings × ${S.rounds} rounds × ${durationMs} ms`);
+  const loops = {};
+  for (const c of CONFIGS) loops[c.key] = startChild('await-loop.mjs', { agent: c.agent, cpu: SERVER_CPU });
+  const timeout = warmupMs + durationMs + 15_000;
+  for (const c of CONFIGS) await loops[c.key].request('run', { warmupMs: 0, durationMs: firstWarmupMs }, timeout + firstWarmupMs);
+  const samples = Object.fromEntries(CONFIGS.map((c) => [c.key, []]));
+  for (let r = 0; r < S.rounds; r++) {
+    for (const c of roundOrder(r)) samples[c.key][r] = await loops[c.key].request('run', { warmupMs, durationMs }, timeout);
+    log(`  round ${r + 1}/${S.rounds}: ${CONFIGS.map((c) => `${c.key} ${Math.round(samples[c.key][r].opsPerSec / 1000)}k`).join(', ')}`);
+  }
+  await Promise.all(Object.values(loops).map((l) => l.kill()));
+  const table = summarize(samples, 'opsPerSec', 'opsPerCpuSec');
+  for (const c of CONFIGS) table[c.key].cpuShare = round(median(samples[c.key].map((s) => s.cpuShare)), 3);
+  return { settings: S.loop, rounds: S.rounds, unit: 'iterations/s', results: table };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory per pending promise
+
+const MEMORY_CONFIGS = [BASELINE, ...CONFIGS.filter((c) => c.key.startsWith('promises'))];
+
+async function benchMemory() {
+  const { n, reps } = S.memory;
+  log(`memory: ${n} pending promises, ${reps} rep(s) per setting`);
+  const raw = Object.fromEntries(MEMORY_CONFIGS.map((c) => [c.key, []]));
+  for (let i = 0; i < reps; i++) {
+    for (const c of MEMORY_CONFIGS) {
+      const res = await runOnce('memory.mjs', { agent: c.agent, nodeArgs: ['--expose-gc'], runArgs: { n } }, 120_000);
+      if (c.agent && res.tracked < n) throw new Error(`memory ${c.label}: only ${res.tracked} of ${n} promises tracked`);
+      raw[c.key].push(res);
+    }
+  }
+  const base = median(raw[BASELINE.key].map((r) => r.perPromise));
+  const baseHeap = median(raw[BASELINE.key].map((r) => r.heapBytes / n));
+  const results = {};
+  for (const c of MEMORY_CONFIGS) {
+    const per = median(raw[c.key].map((r) => r.perPromise));
+    const heap = median(raw[c.key].map((r) => r.heapBytes / n));
+    results[c.key] = {
+      label: c.label,
+      bytesPerPromise: round(per, 1),
+      heapBytesPerPromise: round(heap, 1),
+      arrayBufferBytesPerPromise: round(median(raw[c.key].map((r) => r.arrayBufferBytes / n)), 1),
+      // What tracking adds per promise: JS heap plus typed-array storage (the budgeted figure),
+      // and the JS heap alone.
+      addedBytesPerPromise: c === BASELINE ? 0 : round(per - base, 1),
+      addedHeapBytesPerPromise: c === BASELINE ? 0 : round(heap - baseHeap, 1),
+      tracked: raw[c.key][0].tracked,
+    };
+  }
+  return { n, reps, results };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sliced listing of 100k pending promises
+
+const LISTING_CASES = [
+  { key: 'stacks-off', label: 'stacks off, build', agent: { track: 'promises', stacks: 'off' }, serialize: false },
+  { key: 'stacks-off-json', label: 'stacks off, build + JSON', agent: { track: 'promises', stacks: 'off' }, serialize: true },
+  { key: 'stacks-on', label: 'stacks on, build', agent: { track: 'promises', stacks: 'on' }, serialize: false },
+];
+
+async function benchListing() {
+  const { n, sliceSize, reps } = S.listing;
+  log(`listing: ${n} pending promises in slices of ${sliceSize}, ${reps} rep(s) per case`);
+  const results = {};
+  for (const lc of LISTING_CASES) {
+    const runs = [];
+    for (let i = 0; i < reps; i++) {
+      const res = await runOnce('listing.mjs', { agent: lc.agent, nodeArgs: ['--expose-gc'], runArgs: { n, sliceSize, serialize: lc.serialize } }, 120_000);
+      if (res.entries < n) throw new Error(`listing ${lc.label}: ${res.entries} entries listed, ${n} expected`);
+      runs.push(res);
+    }
+    // Each run's hold is the larger of its longest slice and its longest probe gap (a budget
+    // that says "never"); the figure is the median over runs, so one preemption by another
+    // process on a shared machine does not decide it. The worst run is kept alongside.
+    const holds = runs.map((r) => Math.max(r.maxSliceMs, r.maxProbeGapMs));
+    const worst = (field) => round(max(runs.map((r) => r[field])), 2);
+    results[lc.key] = {
+      label: lc.label,
+      entries: runs[0].entries,
+      slices: runs[0].slices,
+      totalMs: round(median(runs.map((r) => r.totalMs)), 1),
+      maxHoldMs: round(median(holds), 2),
+      worstHoldMs: round(max(holds), 2),
+      maxSliceMs: worst('maxSliceMs'),
+      maxSliceCpuMs: worst('maxSliceCpuMs'),
+      maxProbeGapMs: worst('maxProbeGapMs'),
+      maxProbeGapCpuMs: worst('maxProbeGapCpuMs'),
+      runs: runs.map((r) => ({
+        totalMs: round(r.totalMs, 1),
+        maxSliceMs: round(r.maxSliceMs, 2),
+        maxSliceCpuMs: round(r.maxSliceCpuMs, 2),
+        maxProbeGapMs: round(r.maxProbeGapMs, 2),
+        maxProbeGapCpuMs: round(r.maxProbeGapCpuMs, 2),
+        sliceMs: r.sliceMs,
+      })),
+    };
+  }
+  return { n, sliceSize, reps, results };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Budgets and report
+
+function check(budget, value) {
+  const pass = Number.isFinite(value) && (budget.op === '>=' ? value >= budget.limit : value <= budget.limit);
+  return { ...budget, value, pass };
+}
+
+function judge(res) {
+  const out = {};
+  if (res.http) {
+    out.httpDefault = check(BUDGETS.httpDefault, res.http.results.tasks.ratio);
+    out.httpPromises = check(BUDGETS.httpPromises, res.http.results.promises.ratio);
+  }
+  if (res.loop) out.loopDefault = check(BUDGETS.loopDefault, res.loop.results.tasks.ratio);
+  if (res.memory) out.memory = check(BUDGETS.memory, res.memory.results.promises.addedBytesPerPromise);
+  if (res.listing) out.listing = check(BUDGETS.listing, res.listing.results['stacks-off'].maxHoldMs);
+  return out;
+}
+
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+const verdict = (b) => (b ? (b.pass ? 'PASS' : 'MISS') : '');
+const fmtBudget = (b) => (b ? `${b.op === '>=' ? '≥' : '≤'} ${b.limit} ${verdict(b)}` : '');
+
+function throughputTable(title, section, budgets, extra) {
+  const lines = [title];
+  lines.push(`  ${pad('setting', 24)}${lpad('median/s', 10)}${lpad('ratio', 7)}${lpad('min–max', 11)}${lpad('ratio/CPU-s', 13)}` +
+    `${lpad(extra.head, extra.width)}   budget (on ratio)`);
+  for (const c of CONFIGS) {
+    const r = section.results[c.key];
+    const spread = c === BASELINE ? '' : `${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)}`;
+    lines.push(
+      `  ${pad(c.label, 24)}${lpad(Math.round(r.median), 10)}${lpad(r.ratio.toFixed(3), 7)}${lpad(spread, 11)}` +
+        `${lpad(r.perCpuSecond.ratio.toFixed(3), 13)}${lpad(extra.cell(r), extra.width)}   ${fmtBudget(budgets[c.key])}`,
+    );
+  }
+  return lines;
+}
+
+function report(res) {
+  const b = res.budgets;
+  const lines = [];
+  lines.push(`asyncmon bench — children on Node ${res.node} (${res.nodeBinary}), ${res.cpus} cores (${res.cpuModel}), ` +
+    `pinned: ${res.pinned ? 'server/loop on cpu 0, load on cpu 1' : 'no'}, ${res.quick ? 'quick' : 'full'} run, ${res.date}`);
+  lines.push('');
+  if (res.http) {
+    const h = res.http;
+    lines.push(...throughputTable(
+      `HTTP throughput (req/s; ${h.settings.client} keep-alive client, ${h.settings.concurrency} in flight; ${h.rounds} interleaved rounds × ${h.settings.durationMs} ms; ratio = median of per-round ratios)`,
+      h, { tasks: b.httpDefault, promises: b.httpPromises },
+      { head: 'srv ELU/CPU  load CPU', width: 23, cell: (r) => `${r.serverElu.toFixed(2)}/${r.serverCpu.toFixed(2)}  ${r.loadCpu.toFixed(2)}` },
+    ));
+    lines.push('');
+  }
+  if (res.loop) {
+    const l = res.loop;
+    lines.push(...throughputTable(
+      `Await-heavy loop (iterations/s; ${l.rounds} interleaved rounds × ${l.settings.durationMs} ms)`,
+      l, { tasks: b.loopDefault },
+      { head: 'CPU share', width: 11, cell: (r) => r.cpuShare.toFixed(2) },
+    ));
+    lines.push('');
+  }
+  if (res.memory) {
+    const m = res.memory;
+    lines.push(`Memory per pending promise (N = ${m.n}; heapUsed + arrayBuffers growth after full GC; median of ${m.reps})`);
+    lines.push(`  ${pad('setting', 24)}${lpad('B/promise', 11)}${lpad('(heap', 8)}${lpad('+ typed)', 9)}${lpad('added', 9)}${lpad('(heap only)', 13)}   budget (on added)`);
+    for (const c of MEMORY_CONFIGS) {
+      const r = m.results[c.key];
+      const added = c === BASELINE ? ['', ''] : [`+${r.addedBytesPerPromise.toFixed(1)}`, `+${r.addedHeapBytesPerPromise.toFixed(1)}`];
+      lines.push(`  ${pad(c.label, 24)}${lpad(r.bytesPerPromise.toFixed(1), 11)}${lpad(r.heapBytesPerPromise.toFixed(1), 8)}` +
+        `${lpad(r.arrayBufferBytesPerPromise.toFixed(1), 9)}${lpad(added[0], 9)}${lpad(added[1], 13)}   ${c.key === 'promises' ? fmtBudget(b.memory) : ''}`);
+    }
+    lines.push('');
+  }
+  if (res.listing) {
+    const l = res.listing;
+    lines.push(`Listing ${l.n} pending promises via promises.slices(${l.sliceSize}); ${l.reps} run(s); wall ms, CPU ms in ()`);
+    lines.push(`  ${pad('case', 26)}${lpad('total', 8)}${lpad('slices', 8)}${lpad('longest slice', 17)}${lpad('probe gap', 17)}` +
+      `${lpad('max hold', 10)}${lpad('worst', 8)}   budget (on max hold)`);
+    const pair = (wall, cpu) => `${wall.toFixed(1)} (${cpu.toFixed(1)})`;
+    for (const lc of LISTING_CASES) {
+      const r = l.results[lc.key];
+      lines.push(`  ${pad(lc.label, 26)}${lpad(r.totalMs.toFixed(0), 8)}${lpad(r.slices, 8)}${lpad(pair(r.maxSliceMs, r.maxSliceCpuMs), 17)}` +
+        `${lpad(pair(r.maxProbeGapMs, r.maxProbeGapCpuMs), 17)}${lpad(r.maxHoldMs.toFixed(1), 10)}${lpad(r.worstHoldMs.toFixed(1), 8)}   ` +
+        `${lc.key === 'stacks-off' ? fmtBudget(b.listing) : `(${r.maxHoldMs <= 10 ? 'within' : 'over'} 10 ms, not budgeted)`}`);
+    }
+    lines.push('');
+  }
+  const busiest = Math.max(res.loadAverage.start, res.loadAverage.end);
+  if (busiest > res.cpus * 0.75) {
+    lines.push(`NOTE: the machine was busy (1-min load average ${res.loadAverage.start} at start, ${res.loadAverage.end} at end, ` +
+      `${res.cpus} cores): other processes took CPU from the children. Wall-clock ratios are noisy; ` +
+      'the per-CPU-second ratios are the steadier estimate.');
+    lines.push('');
+  }
+  lines.push('Budgets');
+  for (const budget of Object.values(b)) lines.push(`  ${verdict(budget)}  ${pad(budget.label, 56)} measured ${budget.value}`);
+  lines.push('');
+  lines.push(`(${Math.round(res.elapsedMs / 1000)} s; results in ${OUT})`);
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  installExitGuards();
+  const watchdog = setTimeout(() => {
+    killAll();
+    log(`bench: gave up after ${WATCHDOG_MS / 60_000} min`);
+    process.exit(1);
+  }, WATCHDOG_MS);
+  watchdog.unref();
+
+  const t0 = performance.now();
+  const res = {
+    node: null,
+    nodeBinary: NODE,
+    orchestratorNode: process.version,
+    date: new Date().toISOString(),
+    quick: QUICK,
+    pinned: PIN,
+    cpus: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    loadAverage: { start: round(loadavg()[0], 2), end: null },
+  };
+  if (ONLY.has('http')) res.http = await benchHttp();
+  if (ONLY.has('loop')) res.loop = await benchLoop();
+  if (ONLY.has('memory')) res.memory = await benchMemory();
+  if (ONLY.has('listing')) res.listing = await benchListing();
+  res.node = res.http?.node ?? null;
+  if (!res.node) {
+    const hello = startChild('await-loop.mjs');
+    res.node = (await hello.request('hello')).node;
+    await hello.kill();
+  }
+  res.loadAverage.end = round(loadavg()[0], 2);
+  res.budgets = judge(res);
+  res.elapsedMs = Math.round(performance.now() - t0);
+  writeFileSync(OUT, `${JSON.stringify(res, null, 2)}\n`);
+  process.stdout.write(`\n${report(res)}\n`);
+  clearTimeout(watchdog);
+}
+
+await main();
