@@ -1,4 +1,5 @@
-import { Session } from 'node:inspector';
+import type * as InspectorModule from 'node:inspector';
+import type { Session as SessionType } from 'node:inspector';
 import { fileURLToPath } from 'node:url';
 import type { HandleInfo, HandleKind, Site } from '../src/model.js';
 import { isOwn, runOwn } from './own-scope.js';
@@ -34,12 +35,19 @@ interface TimerQueues {
 }
 
 /** A lazily opened inspector session to our own thread; it answers synchronously. */
+/** `node:inspector`, loaded on first use: a Node built without it must still run the agent. */
+function inspectorSession(): SessionType {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Session } = require('node:inspector') as typeof InspectorModule;
+  return new Session();
+}
+
 class OwnSession {
-  private session: Session | null = null;
+  private session: SessionType | null = null;
 
   post: Post = (method, params) => {
     if (!this.session) {
-      this.session = new Session();
+      this.session = inspectorSession();
       this.session.connect();
     }
     let result: Record<string, unknown> = {};
@@ -190,6 +198,9 @@ export class Census {
     if (url === undefined) {
       this.loadScripts();
       url = this.scriptUrls.get(loc.scriptId) ?? '';
+      // Unknown even now (an eval'd script): remember that, or every callback of it would
+      // replay every script again.
+      if (!this.scriptUrls.has(loc.scriptId)) this.scriptUrls.set(loc.scriptId, '');
     }
     if (url.startsWith('file://')) url = fileURLToPath(url);
     return {
@@ -202,7 +213,7 @@ export class Census {
 
   /** Script id → URL; `Debugger.enable` replays `scriptParsed` for every script, synchronously. */
   private loadScripts(): void {
-    const session = new Session();
+    const session = inspectorSession();
     session.connect();
     session.on('Debugger.scriptParsed', (msg: { params: { scriptId: string; url: string } }) => {
       this.scriptUrls.set(msg.params.scriptId, msg.params.url);
@@ -299,8 +310,10 @@ function describeHandle(handle: object): HandleInfo {
     detail = `pid ${h.pid} ${h.spawnfile}`;
   } else if ('remoteAddress' in h || 'bytesWritten' in h) {
     kind = 'socket';
-    const stdio = [process.stdin, process.stdout, process.stderr].indexOf(handle as never);
-    if (stdio >= 0) detail = `stdio fd ${stdio}`;
+    // Read the fd from the handle: touching process.stdin would create it, and make a piped
+    // fd 0 non-blocking for the host and whoever shares the pipe.
+    const fd = (h._handle as { fd?: unknown } | null | undefined)?.fd;
+    if (fd === 0 || fd === 1 || fd === 2) detail = `stdio fd ${fd}`;
     else detail = h.remoteAddress ? `${h.remoteAddress}:${h.remotePort} (local :${h.localPort})` : 'not connected';
   }
   return { id: `r${asyncId}`, asyncId, kind, type: name, refed, callback: null, detail };

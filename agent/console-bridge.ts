@@ -1,16 +1,40 @@
-import { PassThrough } from 'node:stream';
-import type * as ReplModuleNs from 'node:repl';
-import type { REPLServer } from 'node:repl';
+import { inspect } from 'node:util';
+import { Script } from 'node:vm';
 
-type ReplModule = typeof ReplModuleNs;
+/** One console session: the lines of an unfinished statement, and the last value. */
+interface ConsoleState {
+  buffer: string[];
+  busy: boolean;
+  queue: string[];
+  /** .exit came: finish what was typed before it, then end. */
+  closing: boolean;
+}
+
+const PROMPT = '> ';
+const MORE = '... ';
+/** SyntaxErrors that mean "the statement goes on", as node:repl treats them. */
+const UNFINISHED = /Unexpected end of input|Unterminated template|missing \) after argument list|Unterminated string constant/;
+
+function compiles(code: string): boolean {
+  try {
+    new Script(code, { filename: 'asyncmon-console' });
+    return true;
+  } catch (err) {
+    if (err instanceof SyntaxError && UNFINISHED.test(err.message)) return false;
+    return true; // another SyntaxError: run it and report it
+  }
+}
 
 /**
- * `console` sessions: a real `node:repl` per client, evaluated in the host's main thread and
- * global context (top-level await, `_`, multi-line input, `.exit`), wired to the client's
- * socket in the worker through messages. Lines in, output chunks out.
+ * `console` sessions: JavaScript evaluated in the host's main thread and global scope, with
+ * what one expects of node:repl — top-level `await`, `_` (the last value, when the host has no
+ * `_` of its own), multi-line statements, `.exit`. Not node:repl itself: it loads `domain`,
+ * which slows every async operation of the host for good, and rewrites host globals.
  */
 export class ConsoleBridge {
-  private readonly sessions = new Map<number, { repl: REPLServer; input: PassThrough }>();
+  private readonly sessions = new Map<number, ConsoleState>();
+  private last: unknown = undefined;
+  private underscore = false;
 
   constructor(
     private readonly send: (session: number, text: string) => void,
@@ -19,40 +43,116 @@ export class ConsoleBridge {
 
   open(session: number): void {
     if (this.sessions.has(session)) return;
-    const input = new PassThrough();
-    const output = new PassThrough();
-    output.on('data', (chunk: Buffer) => this.send(session, chunk.toString('utf8')));
-    // Loaded on first use: node:repl creates process.stderr and more as it loads.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { start } = require('node:repl') as ReplModule;
-    const repl = start({ prompt: '> ', input, output, terminal: false, useGlobal: true, preview: false, ignoreUndefined: false });
-    repl.on('exit', () => {
-      this.sessions.delete(session);
-      this.exited(session);
-    });
-    this.sessions.set(session, { repl, input });
+    this.sessions.set(session, { buffer: [], busy: false, queue: [], closing: false });
+    this.defineUnderscore();
+    this.send(session, PROMPT);
   }
 
   line(session: number, text: string): void {
-    this.sessions.get(session)?.input.write(text + '\n');
+    const s = this.sessions.get(session);
+    if (!s) return;
+    s.queue.push(text);
+    if (!s.busy) void this.drain(session, s);
   }
 
-  /** Closes a session's REPL once the output of what it was given has been sent, then says so. */
+  private async drain(session: number, s: ConsoleState): Promise<void> {
+    s.busy = true;
+    try {
+      while (s.queue.length > 0) {
+        const text = s.queue.shift()!;
+        if (s.buffer.length === 0 && text.trim() === '') {
+          this.send(session, PROMPT);
+          continue;
+        }
+        s.buffer.push(text);
+        const code = s.buffer.join('\n');
+        if (!compiles(code)) {
+          this.send(session, MORE);
+          continue;
+        }
+        s.buffer = [];
+        this.send(session, (await this.evaluate(code)) + '\n' + PROMPT);
+      }
+    } catch {
+    } finally {
+      s.busy = false;
+      if (s.closing) this.finish(session);
+    }
+  }
+
+  /** Runs code in the global scope; `await` works by wrapping it in an async function. */
+  private async evaluate(code: string): Promise<string> {
+    try {
+      let value: unknown;
+      if (/\bawait\b/.test(code)) {
+        try {
+          value = new Script(code, { filename: 'asyncmon-console' }).runInThisContext();
+        } catch (err) {
+          if (!(err instanceof SyntaxError)) throw err;
+          value = await this.runAsync(code);
+        }
+      } else {
+        value = new Script(code, { filename: 'asyncmon-console' }).runInThisContext();
+      }
+      this.last = value;
+      return inspect(value, { depth: 2, breakLength: 100, maxArrayLength: 50, maxStringLength: 2000 });
+    } catch (err) {
+      return `Uncaught ${err instanceof Error ? `${err.name}: ${err.message}` : safeInspect(err)}`;
+    }
+  }
+
+  private async runAsync(code: string): Promise<unknown> {
+    // `const x = await f()` must leave x behind, as in node:repl: a single top-level
+    // declaration becomes a global assignment inside the async wrapper.
+    const decl = /^\s*(?:var|let|const)\s+([A-Za-z_$][\w$]*)\s*=(?!=)/.exec(code);
+    if (decl) code = `globalThis.${decl[1]} =` + code.slice(decl[0].length);
+    try {
+      return await new Script(`(async () => (${code}\n))()`, { filename: 'asyncmon-console' }).runInThisContext();
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      return await new Script(`(async () => {${code}\n})()`, { filename: 'asyncmon-console' }).runInThisContext();
+    }
+  }
+
+  /** `_` as the last value, unless the host already uses the name. */
+  private defineUnderscore(): void {
+    if (this.underscore || Object.prototype.hasOwnProperty.call(globalThis, '_')) return;
+    try {
+      Object.defineProperty(globalThis, '_', { configurable: true, enumerable: false, get: () => this.last });
+      this.underscore = true;
+    } catch {}
+  }
+
+  /** Ends a session once the input sent before it has run (its output goes first), then says so. */
   close(session: number): void {
     const s = this.sessions.get(session);
-    if (!s) {
-      this.exited(session);
-      return;
-    }
-    this.sessions.delete(session);
-    s.repl.removeAllListeners('exit');
-    setImmediate(() => {
-      s.repl.close();
-      this.exited(session);
-    });
+    if (!s) return void setImmediate(() => this.exited(session));
+    s.closing = true;
+    if (!s.busy) setImmediate(() => this.finish(session));
   }
 
+  private finish(session: number): void {
+    if (!this.sessions.delete(session)) return;
+    if (this.sessions.size === 0 && this.underscore) {
+      try {
+        delete (globalThis as Record<string, unknown>)._;
+      } catch {}
+      this.underscore = false;
+    }
+    this.exited(session);
+  }
+
+  /** Drops every session at once (the monitor is closing). */
   closeAll(): void {
-    for (const id of [...this.sessions.keys()]) this.close(id);
+    for (const s of this.sessions.values()) s.queue.length = 0;
+    for (const id of [...this.sessions.keys()]) this.finish(id);
+  }
+}
+
+function safeInspect(value: unknown): string {
+  try {
+    return inspect(value, { depth: 1 });
+  } catch {
+    return 'a value that cannot be shown';
   }
 }

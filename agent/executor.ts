@@ -10,14 +10,14 @@ import { cancelById, listHandles, listTasks, takeSnapshot, taskTree, whereTask }
 
 type Handler = (agent: Agent, args: Args, by: string) => unknown;
 
-const num = (v: unknown, fallback: number) => (typeof v === 'number' ? v : fallback);
+/** A client-given limit, capped: a list is built on the host's main thread. */
+const num = (v: unknown, fallback: number) => Math.min(DEFAULTS.maxListLimit, typeof v === 'number' ? v : fallback);
 
 function ps(agent: Agent, args: Args): Page<TaskInfo> {
   const limit = num(args.limit, DEFAULTS.snapshotLimit);
   const filter = typeof args.filter === 'string' ? args.filter.toLowerCase() : '';
   if (!filter) return listTasks(agent, limit);
-  const all = listTasks(agent, Number.MAX_SAFE_INTEGER).items.filter((t) => t.name.toLowerCase().includes(filter) || t.kind.includes(filter));
-  return { total: all.length, items: all.slice(0, limit) };
+  return listTasks(agent, limit, (rec) => rec.name.toLowerCase().includes(filter) || rec.kind.includes(filter));
 }
 
 function promises(agent: Agent, args: Args): PromisesResult {

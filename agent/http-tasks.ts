@@ -65,13 +65,22 @@ export class HttpTasks {
         guard.record(err);
       }
     };
+    // diagnostics_channel re-throws a subscriber's error on the next tick, which would crash
+    // the host: every subscriber is guarded, whatever anyone publishes on these names.
+    const guarded = (fn: (m: Record<string, unknown>) => void) => (m: unknown) => {
+      try {
+        if (typeof m === 'object' && m !== null) fn(m as Record<string, unknown>);
+      } catch (err) {
+        guard.record(err);
+      }
+    };
     this.subscriptions = [
-      ['http.server.request.start', (m) => this.serverStart(m as ServerStart)],
-      ['http.client.request.start', (m) => this.clientStart(m as { request: ClientRequest })],
-      ['undici:request:create', (m) => this.undiciCreate(m as { request: UndiciRequest })],
-      ['undici:client:sendHeaders', (m) => this.undiciSocket(m as { request: UndiciRequest; socket: Socket })],
-      ['undici:request:trailers', (m) => this.undiciEnd((m as { request: UndiciRequest }).request)],
-      ['undici:request:error', (m) => this.undiciEnd((m as { request: UndiciRequest }).request, (m as { error: unknown }).error)],
+      ['http.server.request.start', guarded((m) => this.serverStart(m as unknown as ServerStart))],
+      ['http.client.request.start', guarded((m) => this.clientStart(m as unknown as { request: ClientRequest }))],
+      ['undici:request:create', guarded((m) => this.undiciCreate(m as unknown as { request: UndiciRequest }))],
+      ['undici:client:sendHeaders', guarded((m) => this.undiciSocket(m as unknown as { request: UndiciRequest; socket: Socket }))],
+      ['undici:request:trailers', guarded((m) => this.undiciEnd(m.request as UndiciRequest))],
+      ['undici:request:error', guarded((m) => this.undiciEnd(m.request as UndiciRequest, m.error))],
     ];
   }
 

@@ -69,7 +69,10 @@ function resolveConfig(opts: MonitorOptions, env: NodeJS.ProcessEnv): WorkerConf
   const host = opts.host ?? env[ENV.host] ?? DEFAULTS.host;
   const token = opts.token ?? env[ENV.token] ?? randomBytes(32).toString('hex');
   if (token.length < 8) throw new AsyncmonError('BAD_ARGUMENT', 'the token must be at least 8 characters');
-  const readOnly = opts.readOnly ?? (env[ENV.readonly] === '1' || env[ENV.readonly] === 'true');
+  // ASYNCMON_READONLY caps everyone, whatever the code asks for.
+  const readOnly = env[ENV.readonly] === '1' || env[ENV.readonly] === 'true' || opts.readOnly === true;
+  const staleMs = opts.staleMs ?? DEFAULTS.staleMs;
+  if (!Number.isFinite(staleMs) || staleMs < 100) throw new AsyncmonError('BAD_ARGUMENT', `staleMs must be at least 100 (the heartbeat ticks every ${DEFAULTS.heartbeatMs} ms)`);
   return {
     host,
     port,
@@ -79,7 +82,7 @@ function resolveConfig(opts: MonitorOptions, env: NodeJS.ProcessEnv): WorkerConf
     readOnly,
     pid: process.pid,
     node: process.version,
-    staleMs: opts.staleMs ?? DEFAULTS.staleMs,
+    staleMs,
     limits: { ...DEFAULTS.limits },
   };
 }
@@ -103,7 +106,13 @@ export function startMonitor(opts: MonitorOptions = {}): Promise<MonitorHandle> 
   const running = g[GLOBAL_KEY];
   if (running) return running;
   return runOwn(() => {
-    const started = launch(opts);
+    let started: Promise<MonitorHandle>;
+    try {
+      started = launch(opts);
+    } catch (err) {
+      // e.g. new Worker refused by the permission model: reject, never throw at the caller.
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
     Object.defineProperty(globalThis, GLOBAL_KEY, { value: started, configurable: true, writable: true, enumerable: false });
     started.catch(() => {
       if (g[GLOBAL_KEY] === started) g[GLOBAL_KEY] = undefined;
@@ -250,7 +259,10 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
               .then(
                 (result) => post({ type: 'reply', id: msg.id, ok: true, result }),
                 (err: unknown) => post({ type: 'reply', id: msg.id, ok: false, error: errorResponse(null, err).error }),
-              ),
+              )
+              // Whatever happens above (an error that cannot even be turned into text), never
+              // an unhandled rejection in the host.
+              .catch(() => post({ type: 'reply', id: msg.id, ok: false, error: { code: 'INTERNAL', message: 'the command failed' } })),
           );
           return;
         case 'console':
@@ -263,6 +275,7 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
       }
     });
     worker.on('error', (err) => {
+      if (closed) return;
       if (!settled) {
         settled = true;
         reject(new AsyncmonError('UNAVAILABLE', `agent worker failed: ${err.message}`));

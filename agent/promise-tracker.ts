@@ -268,6 +268,23 @@ export class PromiseTracker {
     return { total: items.length, items: items.slice(0, limit) };
   }
 
+  /**
+   * For every task, its newest still-pending promise: one pass over the table, however many
+   * tasks are listed (a pass per task made `ps` quadratic).
+   */
+  newestByTask(): Map<number, RawStack | null> {
+    const best = new Map<number, number>();
+    for (const slot of this.slots.values()) {
+      const task = this.tasks[slot];
+      if (task === 0) continue;
+      const prev = best.get(task);
+      if (prev === undefined || this.ids[slot] > this.ids[prev]) best.set(task, slot);
+    }
+    const out = new Map<number, RawStack | null>();
+    for (const [task, slot] of best) out.set(task, this.stacks.get(slot) ?? null);
+    return out;
+  }
+
   /** The newest still-pending promise created inside task `taskId`, with its captured stack. */
   newestOfTask(taskId: number): { id: string; raw: RawStack | null } | null {
     let best = -1;

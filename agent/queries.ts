@@ -6,6 +6,7 @@ import type { CancelResult, HandleInfo, Page, Snapshot, TaskInfo, TreeNode, Wher
 import type { Agent } from './agent.js';
 import type { LiveHandle } from './census.js';
 import { stackFrames, stackSite } from './stack-capture.js';
+import type { RawStack } from './stack-capture.js';
 import type { TaskRecord } from './task-registry.js';
 
 /** Options for `snapshot()`. */
@@ -20,7 +21,7 @@ function page<T>(items: T[], total: number): Page<T> {
   return { total, items };
 }
 
-function taskInfo(agent: Agent, rec: TaskRecord, now: number, children: Map<number, number>): TaskInfo {
+function taskInfo(rec: TaskRecord, now: number, children: Map<number, number>, waits: Map<number, RawStack | null> | null): TaskInfo {
   const info: TaskInfo = {
     id: rec.id,
     name: rec.name,
@@ -34,10 +35,7 @@ function taskInfo(agent: Agent, rec: TaskRecord, now: number, children: Map<numb
   if (rec.detail) info.detail = rec.detail;
   if (rec.traceId) info.traceId = rec.traceId;
   if (rec.spanId) info.spanId = rec.spanId;
-  if (agent.promises.enabled) {
-    const wait = agent.promises.newestOfTask(rec.id);
-    info.waitsOn = wait ? stackSite(wait.raw) : null;
-  }
+  if (waits) info.waitsOn = stackSite(waits.get(rec.id));
   return info;
 }
 
@@ -49,16 +47,19 @@ function childCounts(agent: Agent): Map<number, number> {
   return counts;
 }
 
-/** Live tasks, oldest first, at most `limit`. */
-export function listTasks(agent: Agent, limit: number): Page<TaskInfo> {
+/** Live tasks, oldest first, at most `limit`, optionally only those `keep` accepts. */
+export function listTasks(agent: Agent, limit: number, keep?: (rec: TaskRecord) => boolean): Page<TaskInfo> {
   const now = performance.now();
   const children = childCounts(agent);
+  const waits = agent.promises.enabled ? agent.promises.newestByTask() : null;
   const items: TaskInfo[] = [];
+  let total = 0;
   for (const rec of agent.registry.all()) {
-    if (items.length >= limit) break;
-    items.push(taskInfo(agent, rec, now, children));
+    if (keep && !keep(rec)) continue;
+    total++;
+    if (items.length < limit) items.push(taskInfo(rec, now, children, waits));
   }
-  return page(items, agent.registry.size);
+  return page(items, total);
 }
 
 /** The keep-alive census: timers, immediates, sockets, servers, child processes. */
@@ -75,7 +76,7 @@ export function listHandles(agent: Agent, limit: number = DEFAULTS.censusLimit):
  * with the totals alongside, so it takes a few milliseconds however much is pending.
  */
 export function takeSnapshot(agent: Agent, opts: SnapshotOptions = {}): Snapshot {
-  const limit = Math.max(0, opts.limit ?? DEFAULTS.snapshotLimit);
+  const limit = Math.min(DEFAULTS.maxListLimit, Math.max(0, opts.limit ?? DEFAULTS.snapshotLimit));
   const groups = agent.promises.groups(limit, 2000);
   return {
     format: 'asyncmon-snapshot',

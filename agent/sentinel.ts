@@ -1,4 +1,5 @@
-import { Session } from 'node:inspector';
+import type * as InspectorModule from 'node:inspector';
+import type { Session } from 'node:inspector';
 import { fileURLToPath } from 'node:url';
 import type { BlockedEpisode, Frame, StackResult } from '../src/model.js';
 import { formatDuration } from '../src/format.js';
@@ -131,7 +132,10 @@ export class Sentinel {
   private connect(): Session | null {
     if (this.session) return this.session;
     try {
-      const session = new Session();
+      // Loaded on first use: a Node built without the inspector still runs the rest.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const inspector = require('node:inspector') as typeof InspectorModule;
+      const session = new inspector.Session();
       (session as Session & { connectToMainThread(): void }).connectToMainThread();
       session.on('Debugger.scriptParsed', (msg: { params: { scriptId: string; url: string } }) => {
         if (msg.params.url) this.urls.set(msg.params.scriptId, msg.params.url);

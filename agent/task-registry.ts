@@ -179,7 +179,9 @@ export class TaskRegistry {
    * Cancels a live task: aborts its signal, rejects its promise with an AbortError (even when
    * the task ignores the signal) or destroys the request it stands for, and records who did it.
    */
-  cancel(id: number, reason: string, by: string): CancelResult {
+  cancel(id: number, reasonGiven: string, by: string): CancelResult {
+    // Kept in history and sent to every watcher: bounded.
+    const reason = reasonGiven.length > 200 ? reasonGiven.slice(0, 199) + '…' : reasonGiven;
     const rec = this.live.get(id);
     if (!rec) {
       const past = this.history.find(id);

@@ -49,6 +49,7 @@ export function task<T>(name: string, fn: (signal: AbortSignal) => T | PromiseLi
   );
   record.reject = (err) =>
     runOwn(() => {
+      unlink();
       // A cancel must never become an unhandled rejection that takes the host down.
       outer.catch(() => {});
       rejectOuter(err);

@@ -19,6 +19,8 @@ export const DEFAULTS = {
   stackFrames: 12,
   /** Entries of each list in a default (capped) snapshot. */
   snapshotLimit: 100,
+  /** The most entries any list request may ask for (bigger lists would hold the loop). */
+  maxListLimit: 10_000,
   /** Internal errors in hooks before the tracker turns itself off. */
   maxFaults: 10,
   /** Keep-alive census: objects inspected at most. */
