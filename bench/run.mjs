@@ -16,6 +16,7 @@ import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BENCH_DIR, NODE, canPin, installExitGuards, killAll, runOnce, startChild } from './lib/procs.mjs';
 import { max, median, min, round } from './lib/stats.mjs';
+import { benchLatency } from './latency.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -28,7 +29,7 @@ const option = (name, fallback) => {
 };
 
 const QUICK = flag('--quick');
-const ONLY = new Set(option('--only', 'http,loop,memory,listing').split(','));
+const ONLY = new Set(option('--only', 'http,loop,memory,listing,latency').split(','));
 const PIN = !flag('--no-pin') && canPin();
 const OUT = resolve(option('--out', resolve(BENCH_DIR, 'results.json')));
 
@@ -44,6 +45,7 @@ const S = {
   loop: { firstWarmupMs: QUICK ? 300 : 500, warmupMs: QUICK ? 100 : 200, durationMs: QUICK ? 400 : 1000 },
   memory: { n: 100_000, reps: QUICK ? 1 : 3 },
   listing: { n: 100_000, sliceSize: 5000, reps: QUICK ? 1 : 3 },
+  latency: { checkRuns: QUICK ? 5 : 15, blocks: QUICK ? 1 : 3 },
 };
 if (!(S.rounds >= 1)) throw new Error('--rounds must be ≥ 1');
 
@@ -70,6 +72,8 @@ const BUDGETS = {
   httpPromises: { label: 'HTTP, promises without stacks ≥ 0.85 of no agent', op: '>=', limit: 0.85 },
   memory: { label: 'memory per tracked pending promise, no stacks ≤ 120 B', op: '<=', limit: 120 },
   listing: { label: 'listing 100k pending promises, max hold ≤ 10 ms', op: '<=', limit: 10 },
+  check: { label: 'asyncmon check, median wall time ≤ 300 ms', op: '<=', limit: 300 },
+  blocked: { label: 'health reply while the loop is blocked ≤ 250 ms (max)', op: '<=', limit: 250 },
 };
 
 const log = (line = '') => process.stderr.write(`${line}\n`);
@@ -272,6 +276,10 @@ function judge(res) {
   if (res.loop) out.loopDefault = check(BUDGETS.loopDefault, res.loop.results.tasks.ratio);
   if (res.memory) out.memory = check(BUDGETS.memory, res.memory.results.promises.addedBytesPerPromise);
   if (res.listing) out.listing = check(BUDGETS.listing, res.listing.results['stacks-off'].maxHoldMs);
+  if (res.latency) {
+    out.check = check(BUDGETS.check, res.latency.checkMedianMs);
+    out.blocked = check(BUDGETS.blocked, res.latency.blockedReplyMaxMs);
+  }
   return out;
 }
 
@@ -345,6 +353,12 @@ function report(res) {
     }
     lines.push('');
   }
+  if (res.latency) {
+    const l = res.latency;
+    lines.push(`Latency: asyncmon check (wall, Node start-up included) median ${l.checkMedianMs} ms, max ${l.checkMaxMs} ms over ${l.checkRuns} runs; ` +
+      `health while blocked median ${l.blockedReplyMedianMs} ms, max ${l.blockedReplyMaxMs} ms (${l.blockedSeen}/${l.blockedReplies} said blocked)`);
+    lines.push('');
+  }
   const busiest = Math.max(res.loadAverage.start, res.loadAverage.end);
   if (busiest > res.cpus * 0.75) {
     lines.push(`NOTE: the machine was busy (1-min load average ${res.loadAverage.start} at start, ${res.loadAverage.end} at end, ` +
@@ -386,6 +400,10 @@ async function main() {
   if (ONLY.has('loop')) res.loop = await benchLoop();
   if (ONLY.has('memory')) res.memory = await benchMemory();
   if (ONLY.has('listing')) res.listing = await benchListing();
+  if (ONLY.has('latency')) {
+    log(`latency: asyncmon check × ${S.latency.checkRuns}, health while blocked × ${S.latency.blocks * 3}`);
+    res.latency = await benchLatency(S.latency);
+  }
   res.node = res.http?.node ?? null;
   if (!res.node) {
     const hello = startChild('await-loop.mjs');
