@@ -29,7 +29,7 @@ const option = (name, fallback) => {
 };
 
 const QUICK = flag('--quick');
-const ONLY = new Set(option('--only', 'http,loop,memory,listing,latency').split(','));
+const ONLY = new Set(option('--only', 'http,loop,memory,listing,latency,clients').split(','));
 const PIN = !flag('--no-pin') && canPin();
 const OUT = resolve(option('--out', resolve(BENCH_DIR, 'results.json')));
 
@@ -46,6 +46,8 @@ const S = {
   memory: { n: 100_000, reps: QUICK ? 1 : 3 },
   listing: { n: 100_000, sliceSize: 5000, reps: QUICK ? 1 : 3 },
   latency: { checkRuns: QUICK ? 5 : 15, blocks: QUICK ? 1 : 3 },
+  // 64 dashboards asking ps ten times a second, as 16 connections (the agent's limit) at 40/s.
+  clients: { connections: 16, perSecond: 40, durationMs: QUICK ? 5000 : 30_000, rounds: QUICK ? 1 : 2 },
 };
 if (!(S.rounds >= 1)) throw new Error('--rounds must be ≥ 1');
 
@@ -74,6 +76,7 @@ const BUDGETS = {
   listing: { label: 'listing 100k pending promises, max hold ≤ 10 ms', op: '<=', limit: 10 },
   check: { label: 'asyncmon check, median wall time ≤ 300 ms', op: '<=', limit: 300 },
   blocked: { label: 'health reply while the loop is blocked ≤ 250 ms (max)', op: '<=', limit: 250 },
+  clients: { label: 'HTTP with agent clients polling ps (640/s) ≥ 0.90 of without', op: '>=', limit: 0.9 },
 };
 
 const log = (line = '') => process.stderr.write(`${line}\n`);
@@ -260,6 +263,54 @@ async function benchListing() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Agent clients under load: the host's HTTP throughput with and without clients polling `ps`
+
+async function benchClients() {
+  const { connections, perSecond, durationMs, rounds } = S.clients;
+  const { concurrency, client } = S.http;
+  log(`clients: HTTP under ${connections} agent clients × ${perSecond} ps/s, ${rounds} × ${durationMs} ms with and without`);
+  const load = startChild('load-generator.mjs', { cpu: LOAD_CPU });
+  const server = startChild('http-server.mjs', { agent: { track: 'tasks' }, cpu: SERVER_CPU });
+  const pollers = startChild('pollers.mjs', { cpu: LOAD_CPU });
+  const { port, pid } = await server.request('listen');
+  const timeout = durationMs + 30_000;
+  await load.request('run', { port, concurrency, client, warmupMs: 0, durationMs: 1000 }, timeout);
+  await server.request('mark');
+  const before = await server.request('busy');
+  const without = [];
+  const withClients = [];
+  let answers = 0;
+  let errors = 0;
+  const medians = [];
+  for (let r = 0; r < rounds; r++) {
+    without.push((await load.request('run', { port, concurrency, client, warmupMs: 300, durationMs }, timeout)).rps);
+    const polling = pollers.request('run', { pid, clients: connections, perSecond, durationMs: durationMs + 600 }, timeout);
+    withClients.push((await load.request('run', { port, concurrency, client, warmupMs: 300, durationMs }, timeout)).rps);
+    const p = await polling;
+    answers += p.answers;
+    errors += p.errors;
+    if (p.medianMs !== null) medians.push(p.medianMs);
+  }
+  await server.request('mark');
+  const after = await server.request('busy');
+  await Promise.all([load.kill(), server.kill(), pollers.kill()]);
+  return {
+    connections,
+    perSecond,
+    durationMs,
+    rounds,
+    withoutRps: Math.round(median(without)),
+    withRps: Math.round(median(withClients)),
+    ratio: round(median(withClients.map((w, i) => w / without[i])), 3),
+    answers,
+    errors,
+    medianMs: round(median(medians), 1),
+    rssBeforeMB: round(before.rssMB, 1),
+    rssAfterMB: round(after.rssMB, 1),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Budgets and report
 
 function check(budget, value) {
@@ -276,6 +327,7 @@ function judge(res) {
   if (res.loop) out.loopDefault = check(BUDGETS.loopDefault, res.loop.results.tasks.ratio);
   if (res.memory) out.memory = check(BUDGETS.memory, res.memory.results.promises.addedBytesPerPromise);
   if (res.listing) out.listing = check(BUDGETS.listing, res.listing.results['stacks-off'].maxHoldMs);
+  if (res.clients) out.clients = check(BUDGETS.clients, res.clients.ratio);
   if (res.latency) {
     out.check = check(BUDGETS.check, res.latency.checkMedianMs);
     out.blocked = check(BUDGETS.blocked, res.latency.blockedReplyMaxMs);
@@ -353,6 +405,13 @@ function report(res) {
     }
     lines.push('');
   }
+  if (res.clients) {
+    const c = res.clients;
+    lines.push(`Agent clients under HTTP load (${c.connections} connections × ${c.perSecond} ps/s for ${c.durationMs / 1000} s, tasks level): ` +
+      `HTTP ${c.withRps} req/s against ${c.withoutRps} without clients, ratio ${c.ratio}; ${c.answers} ps answered (median ${c.medianMs} ms), ${c.errors} errors; ` +
+      `server RSS ${c.rssBeforeMB} MB before, ${c.rssAfterMB} MB after`);
+    lines.push('');
+  }
   if (res.latency) {
     const l = res.latency;
     lines.push(`Latency: asyncmon check (wall, Node start-up included) median ${l.checkMedianMs} ms, max ${l.checkMaxMs} ms over ${l.checkRuns} runs; ` +
@@ -400,6 +459,7 @@ async function main() {
   if (ONLY.has('loop')) res.loop = await benchLoop();
   if (ONLY.has('memory')) res.memory = await benchMemory();
   if (ONLY.has('listing')) res.listing = await benchListing();
+  if (ONLY.has('clients')) res.clients = await benchClients();
   if (ONLY.has('latency')) {
     log(`latency: asyncmon check × ${S.latency.checkRuns}, health while blocked × ${S.latency.blocks * 3}`);
     res.latency = await benchLatency(S.latency);

@@ -45,7 +45,7 @@ serve({
   listen: () =>
     new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve({ port: server.address().port, node: process.version }));
+      server.listen(0, '127.0.0.1', () => resolve({ port: server.address().port, node: process.version, pid: process.pid }));
     }),
   /** Starts a measurement window. */
   mark: () => {
@@ -68,6 +68,7 @@ serve({
       servedPerCpuSec: (served - mark.served) / cpuSeconds,
       connections: connections - mark.connections,
       heapMB: process.memoryUsage().heapUsed / 2 ** 20,
+      rssMB: process.memoryUsage().rss / 2 ** 20,
     };
   },
 });
