@@ -1,6 +1,6 @@
 // cancel() per kind, and the handles() census it finds timers, sockets, servers and child
 // processes in. Real timers, sockets on port 0 and a real child process; nothing is mocked.
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AsyncResource } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -16,7 +16,7 @@ import type { HandleInfo } from '../agent/index.js';
 import { getAgent } from '../agent/agent.js';
 import { AGENT_DIR } from '../agent/stack-capture.js';
 import { waitUntil } from './helpers/child.js';
-import { found, gate, marked, thrown } from './helpers/in-process.js';
+import { cleanupsAfterEach, found, gate, marked, thrown } from './helpers/in-process.js';
 
 interface Timers {
   timeout: NodeJS.Timeout;
@@ -77,15 +77,7 @@ beforeAll(() => {
   getAgent();
 });
 
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const fn of cleanups.splice(0)) {
-    try {
-      fn();
-    } catch {}
-  }
-  track('tasks', 'off');
-});
+const cleanups = cleanupsAfterEach();
 
 describe('cancel a task', () => {
   it('rejects the promise with an AbortError even when fn ignores its signal, and records who and why', async () => {

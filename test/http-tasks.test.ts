@@ -1,13 +1,13 @@
 // Incoming and outgoing HTTP requests as tasks, with no code change in the app: through
 // diagnostics_channel. Real servers on port 0, real http.request and fetch.
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { snapshot, task, track } from '../agent/index.js';
 import type { HistoryEntry, TaskInfo } from '../agent/index.js';
 import { getAgent } from '../agent/agent.js';
 import { waitUntil } from './helpers/child.js';
-import { found, gate } from './helpers/in-process.js';
+import { cleanupsAfterEach, found, gate } from './helpers/in-process.js';
 
 
 function liveTasks(): TaskInfo[] {
@@ -59,15 +59,7 @@ beforeAll(() => {
   getAgent().registry.httpHistoryMinMs = 0;
 });
 
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const fn of cleanups.splice(0)) {
-    try {
-      fn();
-    } catch {}
-  }
-  track('tasks', 'off');
-});
+const cleanups = cleanupsAfterEach();
 
 describe('incoming requests', () => {
   it('are tasks named by method and path (no query string) while pending, then finished in history', async () => {

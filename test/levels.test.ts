@@ -1,6 +1,6 @@
 // Levels: `tasks` < `resources` < `promises`. Each level turns its tracker on; going back down
 // removes the hooks and frees what they held. Stacks: off, on, or one in N.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { resolve } from 'node:path';
@@ -9,7 +9,7 @@ import { snapshot, task, track, AsyncmonError } from '../agent/index.js';
 import type { Snapshot } from '../agent/index.js';
 import { getAgent } from '../agent/agent.js';
 import { waitUntil } from './helpers/child.js';
-import { found, gate, markLine } from './helpers/in-process.js';
+import { cleanupsAfterEach, found, gate, markLine } from './helpers/in-process.js';
 
 interface SitesFixture {
   pendingPromises(n: number): Array<Promise<never>>;
@@ -31,15 +31,7 @@ function listen(server: net.Server): Promise<void> {
   return new Promise((r) => server.listen(0, '127.0.0.1', () => r()));
 }
 
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const fn of cleanups.splice(0)) {
-    try {
-      fn();
-    } catch {}
-  }
-  track('tasks', 'off');
-});
+const cleanups = cleanupsAfterEach();
 
 describe('the default level', () => {
   it('starts at tasks, stacks off, with no tracker hooked in', () => {

@@ -1,7 +1,7 @@
 // where(id): the await a task is parked on (its newest pending promise's creation site), why
 // that is unknown when it is, and the chain of parents. The parked code lives in a plain JS
 // fixture so the expected lines are the lines of the source as written.
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { snapshot, task, track, where } from '../agent/index.js';
 import { getAgent } from '../agent/agent.js';
 import { waitUntil } from './helpers/child.js';
-import { found, gate, markLine, thrown } from './helpers/in-process.js';
+import { cleanupsAfterEach, found, gate, markLine, thrown } from './helpers/in-process.js';
 
 type Task = typeof task;
 interface SitesFixture {
@@ -32,15 +32,7 @@ beforeAll(() => {
   getAgent();
 });
 
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const fn of cleanups.splice(0)) {
-    try {
-      fn();
-    } catch {}
-  }
-  track('tasks', 'off');
-});
+const cleanups = cleanupsAfterEach();
 
 describe('where a task waits (promises level, stacks on)', () => {
   it('names the line of the await the task is parked on', async () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
+import { track } from '../../agent/index.js';
 import { AsyncmonError } from '../../src/errors.js';
 import { waitUntil } from './child.js';
 
@@ -39,4 +40,21 @@ export function marked(file: string, name: string): { line: number; text: string
 /** The 1-based line of `file` that ends with the marker comment `@mark:<name>`. */
 export function markLine(file: string, name: string): number {
   return marked(file, name).line;
+}
+
+/**
+ * Clean-ups a test registers (close a server, clear a timer), run after each test, then the
+ * tracker back to its default level so tests never see each other's hooks.
+ */
+export function cleanupsAfterEach(): Array<() => void> {
+  const cleanups: Array<() => void> = [];
+  afterEach(() => {
+    for (const fn of cleanups.splice(0)) {
+      try {
+        fn();
+      } catch {}
+    }
+    track('tasks', 'off');
+  });
+  return cleanups;
 }
