@@ -68,7 +68,8 @@ export function removeDiscovery(file: string): void {
   } catch {}
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (one of another user's counts). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -97,7 +98,7 @@ export function listDiscovery(dir = discoveryDir()): DiscoveryRecord[] {
       if (!st.isFile()) continue;
       const record = JSON.parse(readFileSync(file, 'utf8')) as DiscoveryRecord;
       if (record.pid !== Number(m[1])) continue;
-      if (!alive(record.pid)) {
+      if (!isAlive(record.pid)) {
         removeDiscovery(file);
         continue;
       }

@@ -6,9 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { TestContext } from 'vitest';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { FIXTURES } from './helpers/child.js';
-import { Cleanups, cliIn, json, show } from './helpers/cli.js';
-import type { CliResult } from './helpers/cli.js';
+import { FIXTURES, isAlive } from './helpers/child.js';
+import { Cleanups, cliIn, json, ok, show } from './helpers/cli.js';
 import { markedLine, readDiscovery, tryConnect } from './helpers/wire.js';
 
 const INSPECTOR_PORT = 9229;
@@ -16,27 +15,11 @@ const INSPECTOR_PORT = 9229;
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
 
-function ok(r: CliResult): CliResult {
-  expect(r.code, show(r)).toBe(0);
-  expect(r.stderr, show(r)).toBe('');
-  return r;
-}
-
 /** Skips the test, saying why, when another program holds the inspector port. */
 async function needInspectorPort(ctx: TestContext): Promise<void> {
   const state = await tryConnect(INSPECTOR_PORT, '127.0.0.1', 2000);
   if (state === 'connected') {
     ctx.skip(`127.0.0.1:${INSPECTOR_PORT} is already in use by another program on this machine; attach needs it free`);
-  }
-}
-
-/** Whether process `pid` exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -72,7 +55,7 @@ describe.sequential('attach', () => {
       expect(text.stdout).toMatch(new RegExp(`interval +every 200ms +plainTick \\(test/fixtures/${script.replace('.', '\\.')}:${line}:\\d+\\)`));
 
       // The app runs on.
-      expect(alive(app.pid)).toBe(true);
+      expect(isAlive(app.pid)).toBe(true);
       expect(app.child.stdout()).not.toMatch(/FAILED/);
     });
   }
@@ -98,7 +81,7 @@ describe.sequential('attach', () => {
     const dir = cleanups.runtimeDir();
     // Above the kernel's usual pid_max (32768 or 4194304 on 64-bit), so no process has it.
     const pid = 999_999;
-    expect(alive(pid)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
     const r = await cliIn(dir)('attach', String(pid));
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toContain(`no such process: ${pid}`);
@@ -117,7 +100,7 @@ describe.sequential('attach', () => {
     const r = await cliIn(dir)('attach', String(pid));
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toContain('does not look like Node.js');
-    expect(alive(pid)).toBe(true);
+    expect(isAlive(pid)).toBe(true);
     expect(sleeper.exitCode).toBeNull();
     expect(sleeper.signalCode).toBeNull();
     sleeper.kill('SIGKILL');

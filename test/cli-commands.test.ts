@@ -7,8 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FIXTURES } from './helpers/child.js';
-import { Cleanups, cliIn, json, show } from './helpers/cli.js';
-import type { CliResult } from './helpers/cli.js';
+import { Cleanups, cliIn, json, ok, show } from './helpers/cli.js';
 import { markedLine } from './helpers/wire.js';
 
 const APP = 'cli-app.cjs';
@@ -25,13 +24,6 @@ async function setup(env: Record<string, string | undefined> = PROMISES) {
   const dir = cleanups.runtimeDir();
   const app = await cleanups.fixture(APP, { runtimeDir: dir, env });
   return { app, dir, cli: cliIn(dir) };
-}
-
-/** The run must have succeeded (exit 0, nothing on stderr). */
-function ok(r: CliResult): CliResult {
-  expect(r.code, show(r)).toBe(0);
-  expect(r.stderr, show(r)).toBe('');
-  return r;
 }
 
 /** The id `ps --json` gives the live task called `name`. */

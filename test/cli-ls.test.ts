@@ -3,19 +3,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Cleanups, cliIn, json, show } from './helpers/cli.js';
-import type { CliResult } from './helpers/cli.js';
+import { Cleanups, cliIn, json, ok, show } from './helpers/cli.js';
 
 const APP = 'cli-app.cjs';
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
-
-function ok(r: CliResult): CliResult {
-  expect(r.code, show(r)).toBe(0);
-  expect(r.stderr, show(r)).toBe('');
-  return r;
-}
 
 /** A pid no process has: the kernel's pid_max is far below it, or nothing runs under it. */
 function deadPid(): number {

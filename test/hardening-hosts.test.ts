@@ -4,42 +4,13 @@
 // sees all of them, and the tree still exits when the primary disconnects its workers.
 import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { join, resolve } from 'node:path';
-import { FIXTURES, REGISTER, exitWithin, spawnNode, waitUntil } from './helpers/child.js';
-import { Cleanups, cliIn, json, show } from './helpers/cli.js';
-import type { CliResult } from './helpers/cli.js';
+import { exitWithin, FIXTURES, httpGet, isAlive, REGISTER, spawnNode, waitUntil } from './helpers/child.js';
+import { Cleanups, cliIn, exitedZero, json, show } from './helpers/cli.js';
 import { agentEnv, makeToken, openJson, readDiscovery } from './helpers/wire.js';
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
-
-function ok(r: CliResult): CliResult {
-  expect(r.code, show(r)).toBe(0);
-  return r;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function httpGet(port: number, path: string): Promise<string> {
-  return new Promise((res, rej) => {
-    const req = get({ host: '127.0.0.1', port, path, timeout: 5_000 }, (r) => {
-      let body = '';
-      r.setEncoding('utf8');
-      r.on('data', (d: string) => (body += d));
-      r.on('end', () => res(body));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', rej);
-  });
-}
 
 function discoveryPids(dir: string): number[] {
   const d = join(dir, 'asyncmon');
@@ -75,7 +46,7 @@ describe('worker threads', () => {
     await waitUntil(() => readDiscovery(dir, result.pid), 10_000, 'the discovery file');
     expect(discoveryPids(dir)).toEqual([result.pid]);
     expect(readDiscovery(dir, result.pid)).toMatchObject({ pid: result.pid, port: result.port });
-    const ls = json(ok(await cliIn(dir)('ls', '--json'))) as Array<{ pid: number }>;
+    const ls = json(exitedZero(await cliIn(dir)('ls', '--json'))) as Array<{ pid: number }>;
     expect(ls.map((a) => a.pid)).toEqual([result.pid]);
     const c = await openJson(result.port, token);
     try {
@@ -130,10 +101,10 @@ describe('node:cluster', () => {
     expect(ports).not.toContain(ready.http);
 
     const cli = cliIn(dir);
-    const ls = json(ok(await cli('ls', '--json'))) as Array<{ pid: number; port: number }>;
+    const ls = json(exitedZero(await cli('ls', '--json'))) as Array<{ pid: number; port: number }>;
     expect(ls.map((a) => a.pid).sort((a, b) => a - b)).toEqual(pids);
     for (const pid of pids) {
-      const ps = ok(await cli('ps', '-t', String(pid), '--json'));
+      const ps = exitedZero(await cli('ps', '-t', String(pid), '--json'));
       expect(Array.isArray(json(ps).items), show(ps)).toBe(true);
     }
     // The app itself serves, from a worker.
@@ -144,7 +115,7 @@ describe('node:cluster', () => {
     expect(await exitWithin(child, 20_000)).toBe(0);
     expect(child.stdout()).toMatch(/^DISCONNECTED$/m);
     for (const pid of ready.workers) expect(child.stdout()).toMatch(new RegExp(`^WORKER-EXIT ${pid} 0 null$`, 'm'));
-    await waitUntil(() => ready.workers.every((pid) => !alive(pid)), 10_000, 'the workers to be gone');
+    await waitUntil(() => ready.workers.every((pid) => !isAlive(pid)), 10_000, 'the workers to be gone');
     expect(child.stderr()).toBe('');
     expect(discoveryPids(dir)).toEqual([]);
   }, 60_000);

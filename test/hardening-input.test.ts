@@ -12,9 +12,8 @@
  */
 import { connect } from 'node:net';
 import { existsSync } from 'node:fs';
-import { request } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { REGISTER, waitUntil } from './helpers/child.js';
+import { httpGet, REGISTER, waitUntil } from './helpers/child.js';
 import { WAIT_MS, WireClient, openJson, startApp } from './helpers/wire.js';
 import type { App } from './helpers/wire.js';
 
@@ -32,23 +31,11 @@ function track(c: WireClient): WireClient {
   return c;
 }
 
-function httpGet(path: string, timeoutMs = WAIT_MS): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: httpPort, path, agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve(body));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** GET on the host fixture's own HTTP port. */
+const hostGet = (path: string, timeoutMs = WAIT_MS) => httpGet(httpPort, path, timeoutMs);
 
 async function hostRss(): Promise<number> {
-  return (JSON.parse(await httpGet('/rss')) as { rss: number }).rss;
+  return (JSON.parse(await hostGet('/rss')) as { rss: number }).rss;
 }
 
 /** Connects until the agent takes a new session (closed ones are let go asynchronously), then hello + ps. */
@@ -74,7 +61,7 @@ async function freshClientWorks(): Promise<void> {
 
 /** (a) the host answers HTTP, (b) a fresh client can hello and ps, (c) RSS within `slack` of the baseline. */
 async function hostIsFine(slack = RSS_SLACK): Promise<void> {
-  expect(await httpGet('/')).toBe('ok');
+  expect(await hostGet('/')).toBe('ok');
   await freshClientWorks();
   const rss = await hostRss();
   expect(rss - baselineRss, `rss grew from ${baselineRss} to ${rss}`).toBeLessThan(slack);

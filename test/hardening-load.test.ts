@@ -11,11 +11,10 @@
  * listings, which an agent that buffered without bound would keep.
  */
 import { existsSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { REGISTER, waitUntil } from './helpers/child.js';
+import { httpGet, REGISTER, waitUntil } from './helpers/child.js';
 import { WAIT_MS, openJson, startApp } from './helpers/wire.js';
 import type { App, WireClient } from './helpers/wire.js';
 
@@ -29,23 +28,11 @@ let finishedId: string | number;
 let baselineRss = 0;
 const clients: WireClient[] = [];
 
-function httpGet(path: string, timeoutMs = WAIT_MS): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: httpPort, path, agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve(body));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** GET on the host fixture's own HTTP port. */
+const hostGet = (path: string, timeoutMs = WAIT_MS) => httpGet(httpPort, path, timeoutMs);
 
 async function hostRss(): Promise<number> {
-  return (JSON.parse(await httpGet('/rss')) as { rss: number }).rss;
+  return (JSON.parse(await hostGet('/rss')) as { rss: number }).rss;
 }
 
 async function freshClientWorks(): Promise<void> {
@@ -69,7 +56,7 @@ async function freshClientWorks(): Promise<void> {
 }
 
 async function hostIsFine(slack = RSS_SLACK): Promise<void> {
-  expect(await httpGet('/')).toBe('ok');
+  expect(await hostGet('/')).toBe('ok');
   await freshClientWorks();
   const rss = await hostRss();
   expect(rss - baselineRss, `rss grew from ${baselineRss} to ${rss}`).toBeLessThan(slack);
@@ -122,7 +109,7 @@ describe('connection storm', () => {
       }),
     );
     // The host answers HTTP during the storm.
-    const during = httpGet('/');
+    const during = hostGet('/');
     const results = await Promise.all(outcomes);
     expect(await during).toBe('ok');
     for (const s of sockets) s.destroy();

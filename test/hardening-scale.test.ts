@@ -4,36 +4,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TestContext } from 'vitest';
 import { writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../src/defaults.js';
-import { FIXTURES, REGISTER, exitWithin, spawnNode, waitUntil } from './helpers/child.js';
+import { exitWithin, FIXTURES, httpGet, REGISTER, spawnNode, waitUntil } from './helpers/child.js';
 import type { Child } from './helpers/child.js';
-import { Cleanups, cliIn, json, show } from './helpers/cli.js';
-import type { CliResult } from './helpers/cli.js';
+import { Cleanups, cliIn, exitedZero, json, show } from './helpers/cli.js';
 import { agentEnv, makeToken, openJson, readDiscovery, tryConnect } from './helpers/wire.js';
 
 const INSPECTOR_PORT = 9229;
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
-
-function ok(r: CliResult): CliResult {
-  expect(r.code, show(r)).toBe(0);
-  return r;
-}
-
-function httpGet(port: number, path: string, timeoutMs = 5_000): Promise<string> {
-  return new Promise((res, rej) => {
-    const req = get({ host: '127.0.0.1', port, path, timeout: timeoutMs }, (r) => {
-      let body = '';
-      r.setEncoding('utf8');
-      r.on('data', (d: string) => (body += d));
-      r.on('end', () => res(body));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', rej);
-  });
-}
 
 interface ScaleResult {
   pid: number;
@@ -131,19 +111,19 @@ describe('attach at scale', () => {
     const cli = cliIn(dir);
     expect(readDiscovery(dir, app.pid)).toBeUndefined();
 
-    const attached = ok(await cli('attach', String(app.pid), '--level', 'promises', '--json'));
+    const attached = exitedZero(await cli('attach', String(app.pid), '--level', 'promises', '--json'));
     const a = json(attached);
     expect(a, show(attached)).toMatchObject({ pid: app.pid, alreadyRunning: false });
     await waitUntil(() => readDiscovery(dir, app.pid), 10_000, 'the discovery file after attach');
 
-    const ps = ok(await cli('ps', '-t', String(app.pid), '--json'));
+    const ps = exitedZero(await cli('ps', '-t', String(app.pid), '--json'));
     expect(Array.isArray(json(ps).items), show(ps)).toBe(true);
-    const before = json(ok(await cli('promises', '-t', String(app.pid), '--json')));
+    const before = json(exitedZero(await cli('promises', '-t', String(app.pid), '--json')));
     expect(before.newest.total, JSON.stringify(before)).toBeLessThan(10_000);
 
     // Promises made after attach are tracked.
     expect(await httpGet(httpPort, '/make?n=500')).toBe('made 500 total 500');
-    const afterMake = json(ok(await cli('promises', '-t', String(app.pid), '--json')));
+    const afterMake = json(exitedZero(await cli('promises', '-t', String(app.pid), '--json')));
     expect(afterMake.newest.total - before.newest.total, JSON.stringify(afterMake).slice(0, 2000)).toBeGreaterThanOrEqual(500);
 
     // The host is fine: it still serves its own port, and it is still running.

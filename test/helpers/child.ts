@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { get } from 'node:http';
 import { resolve } from 'node:path';
+export { isAlive } from '../../src/discovery.js';
 
 /** The repository root, and the built package's entry points. */
 export const ROOT = resolve(__dirname, '..', '..');
@@ -106,4 +108,19 @@ export function exitWithin(child: Child, timeoutMs: number): Promise<number | st
       timer = setTimeout(() => rej(new Error(`still running after ${timeoutMs} ms\nstdout:\n${child.stdout()}\nstderr:\n${child.stderr()}`)), timeoutMs);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** GET http://127.0.0.1:<port><path> (a fixture's own HTTP port): the body, or an error. */
+export function httpGet(port: number, path: string, timeoutMs = 5_000): Promise<string> {
+  return new Promise((res, rej) => {
+    const req = get({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (r) => {
+      let body = '';
+      r.setEncoding('utf8');
+      r.on('data', (d: string) => (body += d));
+      r.on('end', () => res(body));
+      r.on('error', rej);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', rej);
+  });
 }

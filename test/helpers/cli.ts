@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { DIST, FIXTURES, REGISTER, ROOT, spawnNode, waitUntil } from './child.js';
@@ -221,4 +222,17 @@ export async function waitForHealth(f: Fixture, pred: (h: HealthResult) => boole
   } finally {
     c.close();
   }
+}
+
+/** Asserts the command succeeded, with nothing on stderr, and returns it. */
+export function ok(r: CliResult): CliResult {
+  expect(r.code, show(r)).toBe(0);
+  expect(r.stderr, show(r)).toBe('');
+  return r;
+}
+
+/** Asserts the command exited 0 (stderr may carry warnings) and returns it. */
+export function exitedZero(r: CliResult): CliResult {
+  expect(r.code, show(r)).toBe(0);
+  return r;
 }
