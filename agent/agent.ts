@@ -8,6 +8,7 @@ import { LoopMonitor } from './loop-monitor.js';
 import { PromiseTracker } from './promise-tracker.js';
 import { ResourceTracker } from './resource-tracker.js';
 import { StackPolicy } from './stack-policy.js';
+import { TaskContext } from './task-context.js';
 import { TaskRegistry } from './task-registry.js';
 import type { TaskRecord } from './task-registry.js';
 
@@ -23,6 +24,7 @@ const CHEAP_CONTEXT = NODE_MAJOR >= 24;
 export class Agent {
   readonly startedAt = Date.now();
   readonly als = new AsyncLocalStorage<TaskRecord>();
+  readonly context = new TaskContext(this.als);
   readonly registry = new TaskRegistry(DEFAULTS.historySize, DEFAULTS.maxTasks);
   readonly policy = new StackPolicy();
   readonly guard = new FaultGuard(DEFAULTS.maxFaults, (reason) => this.trip(reason));
@@ -36,15 +38,18 @@ export class Agent {
 
   constructor() {
     this.currentTaskId = this.currentTaskId.bind(this);
-    const currentTask = () => this.als.getStore();
-    this.promises = new PromiseTracker(DEFAULTS.maxPromises, this.guard, this.policy, currentTask);
-    this.resources = new ResourceTracker(DEFAULTS.maxResources, this.guard, this.policy, currentTask);
+    const context = this.context;
+    this.promises = new PromiseTracker(DEFAULTS.maxPromises, this.guard, this.policy, context);
+    this.resources = new ResourceTracker(DEFAULTS.maxResources, this.guard, this.policy, () => context.current());
     this.http = new HttpTasks({
       registry: this.registry,
       guard: this.guard,
       currentTaskId: this.currentTaskId,
-      enter: (rec) => this.als.enterWith(rec),
-      shouldEnter: () => CHEAP_CONTEXT || this.level === 'promises',
+      enter: (rec) => {
+        context.enterCallback(rec);
+        // Before Node 24 entering AsyncLocalStorage costs a promise hook for the whole process.
+        if (CHEAP_CONTEXT) this.als.enterWith(rec);
+      },
     });
     this.http.enable();
     this.loop.enable();
@@ -52,7 +57,12 @@ export class Agent {
 
   /** The id of the task the calling code runs in, or 0. */
   currentTaskId(): number {
-    return this.als.getStore()?.id ?? 0;
+    return this.context.current()?.id ?? 0;
+  }
+
+  /** Runs `fn(arg)` as task `rec`: AsyncLocalStorage for what it starts, the context for now. */
+  runInTask<A, R>(rec: TaskRecord, fn: (arg: A) => R, arg: A): R {
+    return this.context.run(rec, (a: A) => this.als.run(rec, fn, a), arg);
   }
 
   /**

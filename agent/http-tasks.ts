@@ -6,15 +6,13 @@ import type { FaultGuard } from './fault-guard.js';
 import { isOwn } from './own-scope.js';
 import type { CancelEffect, TaskRecord, TaskRegistry } from './task-registry.js';
 
-/** Hooks the HTTP layer calls back into: which task is current, and whether to enter one. */
+/** Hooks the HTTP layer calls back into: which task is current, and entering one. */
 export interface HttpTaskContext {
   registry: TaskRegistry;
   guard: FaultGuard;
   currentTaskId(): number;
-  /** Makes `rec` the current task for the rest of this synchronous run (AsyncLocalStorage). */
+  /** Makes `rec` the current task for the rest of this callback and what it leads to. */
   enter(rec: TaskRecord): void;
-  /** Whether request tasks should enter AsyncLocalStorage (costly before Node 24). */
-  shouldEnter(): boolean;
 }
 
 interface UndiciRequest {
@@ -121,7 +119,7 @@ export class HttpTasks {
       rec.stop = stopServerRequest;
       rec.target = socket;
       response.on('close', this.onServerClose);
-      if (this.ctx.shouldEnter()) this.ctx.enter(rec);
+      this.ctx.enter(rec);
     } catch (err) {
       this.ctx.guard.record(err);
     }

@@ -7,13 +7,16 @@ import { ownScope } from './own-scope.js';
 import { captureStack, stackSite } from './stack-capture.js';
 import type { RawStack } from './stack-capture.js';
 import type { StackPolicy } from './stack-policy.js';
+import type { TaskContext, TaskRef } from './task-context.js';
 
 /** The task the current code runs in, if any. */
-export type CurrentTask = () => { readonly id: number; readonly kind: string } | undefined;
+export type CurrentTask = () => TaskRef | undefined;
 
 /**
  * Pending promises at `promises` level, through `v8.promiseHooks` (init/settled: about 0.85 of
  * HTTP throughput, against about 0.5 for async_hooks with promises; it has no destroy event).
+ * Its `before`/`after` hooks also tell the task context which task a reaction runs in, so
+ * promises are attributed to tasks without AsyncLocalStorage (see `TaskContext`).
  *
  * Memory: a record is a slot in typed arrays plus one Map entry (~60 B), not an object per
  * promise. The Map holds promises strongly, so a never-settled, unreachable promise would be
@@ -24,7 +27,8 @@ export class PromiseTracker {
   private slots = new Map<Promise<unknown>, number>();
   private ids = new Float64Array(0);
   private created = new Float64Array(0);
-  private tasks = new Int32Array(0);
+  /** The task each promise was created in. */
+  private owners: Array<TaskRef | undefined> = [];
   private parents = new Float64Array(0);
   private readonly stacks = new Map<number, RawStack>();
   /** The promise in each slot, so the oldest can be evicted without walking the Map. */
@@ -43,10 +47,12 @@ export class PromiseTracker {
     private readonly max: number,
     private readonly guard: FaultGuard,
     private readonly policy: StackPolicy,
-    private readonly currentTask: CurrentTask,
+    private readonly context: TaskContext,
   ) {
     this.onInit = this.onInit.bind(this);
     this.onSettled = this.onSettled.bind(this);
+    this.onBefore = this.onBefore.bind(this);
+    this.onAfter = this.onAfter.bind(this);
   }
 
   get enabled(): boolean {
@@ -55,7 +61,12 @@ export class PromiseTracker {
 
   enable(): this {
     if (this.stop) return this;
-    this.stop = promiseHooks.createHook({ init: this.onInit, settled: this.onSettled }) as () => void;
+    this.stop = promiseHooks.createHook({
+      init: this.onInit,
+      before: this.onBefore,
+      after: this.onAfter,
+      settled: this.onSettled,
+    }) as () => void;
     return this;
   }
 
@@ -64,11 +75,12 @@ export class PromiseTracker {
     if (this.stop) {
       this.stop();
       this.stop = null;
+      this.context.reset();
     }
     this.slots = new Map();
     this.ids = new Float64Array(0);
     this.created = new Float64Array(0);
-    this.tasks = new Int32Array(0);
+    this.owners = [];
     this.parents = new Float64Array(0);
     this.stacks.clear();
     this.keys = [];
@@ -91,25 +103,42 @@ export class PromiseTracker {
       this.guard.check();
       if (this.slots.size >= this.max) this.evictOldest();
       const slot = this.alloc();
-      const task = this.currentTask();
-      const taskId = task === undefined ? 0 : task.id;
+      let task = this.context.current();
       const id = ++this.nextId;
       this.ids[slot] = id;
       this.keys[slot] = promise;
       this.pushOrder(slot, id);
       this.created[slot] = performance.now();
-      this.tasks[slot] = taskId;
       let parentId = 0;
       if (parent !== undefined) {
         const ps = this.slots.get(parent);
-        if (ps !== undefined) parentId = this.ids[ps];
+        if (ps !== undefined) {
+          parentId = this.ids[ps];
+          // Chained outside any known task (a timer's callback, say): the parent's task.
+          if (task === undefined) task = this.owners[ps];
+        }
       }
+      this.owners[slot] = task;
       this.parents[slot] = parentId;
       if (this.policy.shouldCapture(task !== undefined && task.kind === 'task')) this.stacks.set(slot, captureStack());
       this.slots.set(promise, slot);
     } catch (err) {
       this.guard.record(err);
     }
+  }
+
+  /** V8 calls this before a reaction of `promise` runs (an `await` continuation, a `then`). */
+  private onBefore(promise: Promise<unknown>): void {
+    const context = this.context;
+    context.inReaction = true;
+    const slot = this.slots.get(promise);
+    context.reactionTask = slot === undefined ? undefined : this.owners[slot];
+  }
+
+  private onAfter(): void {
+    const context = this.context;
+    context.inReaction = false;
+    context.reactionTask = undefined;
   }
 
   /** V8 calls this when a promise resolves or rejects. */
@@ -135,6 +164,7 @@ export class PromiseTracker {
     this.stacks.delete(slot);
     this.ids[slot] = 0;
     this.keys[slot] = undefined;
+    this.owners[slot] = undefined;
     this.free.push(slot);
   }
 
@@ -170,9 +200,6 @@ export class PromiseTracker {
     const created = new Float64Array(size);
     created.set(this.created);
     this.created = created;
-    const tasks = new Int32Array(size);
-    tasks.set(this.tasks);
-    this.tasks = tasks;
     const parents = new Float64Array(size);
     parents.set(this.parents);
     this.parents = parents;
@@ -198,11 +225,11 @@ export class PromiseTracker {
 
   private info(slot: number, now: number): PromiseInfo {
     const parent = this.parents[slot];
-    const task = this.tasks[slot];
+    const task = this.owners[slot];
     return {
       id: `p${this.ids[slot]}`,
       parentId: parent ? `p${parent}` : null,
-      taskId: task || null,
+      taskId: task === undefined ? null : task.id,
       ageMs: Math.round(now - this.created[slot]),
       site: stackSite(this.stacks.get(slot)),
     };
@@ -275,8 +302,8 @@ export class PromiseTracker {
   newestByTask(): Map<number, RawStack | null> {
     const best = new Map<number, number>();
     for (const slot of this.slots.values()) {
-      const task = this.tasks[slot];
-      if (task === 0) continue;
+      const task = this.owners[slot]?.id;
+      if (task === undefined) continue;
       const prev = best.get(task);
       if (prev === undefined || this.ids[slot] > this.ids[prev]) best.set(task, slot);
     }
@@ -290,7 +317,7 @@ export class PromiseTracker {
     let best = -1;
     let bestId = 0;
     for (const slot of this.slots.values()) {
-      if (this.tasks[slot] === taskId && this.ids[slot] > bestId) {
+      if (this.owners[slot]?.id === taskId && this.ids[slot] > bestId) {
         best = slot;
         bestId = this.ids[slot];
       }
@@ -303,7 +330,7 @@ export class PromiseTracker {
   lookup(id: string): { taskId: number | null; site: Site | null } | null {
     const want = Number(id.slice(1));
     for (const slot of this.slots.values()) {
-      if (this.ids[slot] === want) return { taskId: this.tasks[slot] || null, site: stackSite(this.stacks.get(slot)) };
+      if (this.ids[slot] === want) return { taskId: this.owners[slot]?.id ?? null, site: stackSite(this.stacks.get(slot)) };
     }
     return null;
   }

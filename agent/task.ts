@@ -77,7 +77,7 @@ export function task<T>(name: string, fn: (signal: AbortSignal) => T | PromiseLi
 
   let result: T | PromiseLike<T>;
   try {
-    result = agent.als.run(record, fn, controller.signal);
+    result = agent.runInTask(record, fn, controller.signal);
   } catch (err) {
     settle('failed', err);
     return outer;

@@ -17,6 +17,7 @@ interface SitesFixture {
   parkedOnAsyncHelper(t: Task, name: string, gate: Promise<unknown>): Promise<void>;
   twoSteps(t: Task, first: Promise<unknown>, second: Promise<unknown>): Promise<void>;
   parkedServer(gate: Promise<unknown>): http.Server;
+  parkedAfterIoServer(gates: Record<string, Promise<unknown>>, t: Task): http.Server;
 }
 const SITES = resolve(__dirname, 'fixtures', 'core-sites.js');
 const sites = createRequire(__filename)(SITES) as SitesFixture;
@@ -104,6 +105,73 @@ describe('where a task waits (promises level, stacks on)', () => {
     expect(w.waitsOn!.site).toMatchObject({ file: SITES, line: markLine(SITES, 'handler-await') });
     hold.open();
     expect(await body).toBe('ok');
+  });
+});
+
+// Before Node 24 request tasks do not enter AsyncLocalStorage (it would cost a promise hook for
+// the whole process): the code after a handler's first real await is attributed to its request
+// through the promise hooks' before/after events instead. These specify that attribution.
+describe('promises inside HTTP handlers, after their first real await', () => {
+  function get(port: number, path: string): Promise<string> {
+    return new Promise<string>((res, rej) => {
+      http
+        .get({ host: '127.0.0.1', port, path, agent: false }, (r) => {
+          let text = '';
+          r.setEncoding('utf8');
+          r.on('data', (d: string) => (text += d));
+          r.on('end', () => res(text));
+        })
+        .on('error', rej);
+    });
+  }
+
+  async function start(gates: Record<string, Promise<unknown>>): Promise<number> {
+    const server = sites.parkedAfterIoServer(gates, task);
+    cleanups.push(() => server.close());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return (server.address() as AddressInfo).port;
+  }
+
+  it('belong to their own request when two requests are parked at once', async () => {
+    track('promises', 'on');
+    const a = gate();
+    const b = gate();
+    const port = await start({ '/a': a.promise, '/b': b.promise });
+    const bodies = [get(port, '/a'), get(port, '/b')];
+    const ida = await liveTaskId((t) => t.kind === 'http-server' && t.name === 'GET /a', 'request /a');
+    const idb = await liveTaskId((t) => t.kind === 'http-server' && t.name === 'GET /b', 'request /b');
+    for (const id of [ida, idb]) {
+      const w = await found(() => {
+        const x = where(id);
+        return x.waitsOn?.site?.line === markLine(SITES, 'after-io-await') ? x : undefined;
+      }, `request ${id} parked on the await after its I/O`);
+      expect(w.waitsOn!.site!.file).toBe(SITES);
+    }
+    // Each request's promises are its own: none of /a's is listed under /b.
+    const promises = snapshot({ handles: false, limit: 1000 }).promises!.items;
+    const waitA = where(ida).waitsOn!.promiseId;
+    const waitB = where(idb).waitsOn!.promiseId;
+    expect(waitA).not.toBe(waitB);
+    expect(promises.find((p) => p.id === waitA)!.taskId).toBe(ida);
+    expect(promises.find((p) => p.id === waitB)!.taskId).toBe(idb);
+    a.open();
+    b.open();
+    expect(await Promise.all(bodies)).toEqual(['/a', '/b']);
+  });
+
+  it('make a task started there the child of the request', async () => {
+    track('promises');
+    const hold = gate();
+    const port = await start({ '/task-x': hold.promise });
+    const body = get(port, '/task-x');
+    const outer = await liveTaskId((t) => t.kind === 'http-server' && t.name === 'GET /task-x', 'the request');
+    const inner = await found(
+      () => snapshot({ handles: false, limit: 1000 }).tasks.items.find((t) => t.name === 'inner /task-x'),
+      'the task the handler started after its I/O',
+    );
+    expect(inner.parentId).toBe(outer);
+    hold.open();
+    expect(await body).toBe('/task-x');
   });
 });
 
