@@ -3,7 +3,7 @@ import { promiseHooks } from 'node:v8';
 import { formatSite } from '../src/format.js';
 import type { PromiseGroup, PromiseInfo, Site } from '../src/model.js';
 import type { FaultGuard } from './fault-guard.js';
-import { ownScope } from './own-scope.js';
+import { markOwn, ownScope, runOwn } from './own-scope.js';
 import { captureStack, stackSite } from './stack-capture.js';
 import type { RawStack } from './stack-capture.js';
 import type { StackPolicy } from './stack-policy.js';
@@ -12,43 +12,93 @@ import type { TaskContext, TaskRef } from './task-context.js';
 /** The task the current code runs in, if any. */
 export type CurrentTask = () => TaskRef | undefined;
 
+/** Slot numbers take the low bits of a promise's tag, a generation the high ones (a Smi). */
+const SLOT_BITS = 18;
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+const GEN_MASK = 0xfff;
+/** The most promises one tracker can hold: slot numbers must fit their bits. */
+export const MAX_TRACKED_PROMISES = SLOT_MASK;
+const NONE = -1;
+/**
+ * Creation times come from a clock read every CLOCK_EVERY promises and refreshed every
+ * CLOCK_MS by a timer: reading it per promise was about a third of the tracker's cost. An age
+ * is then at most CLOCK_MS too old, never too young.
+ */
+const CLOCK_EVERY = 32;
+const CLOCK_MS = 50;
+
+/** A base class whose constructor returns its argument, so a subclass can stamp any object. */
+class Stamped {
+  constructor(target: object) {
+    return target as Stamped;
+  }
+}
+
+/**
+ * Stamps a promise with its record's tag in a private field: no Map lookup, nothing the
+ * application can see (no property, symbol or `util.inspect` output), and no reference from the
+ * tracker to the promise, so tracking never keeps one alive.
+ */
+class PromiseTag extends Stamped {
+  #tag: number;
+  private constructor(target: object, tag: number) {
+    super(target);
+    this.#tag = tag;
+  }
+
+  static stamp(target: object, tag: number): void {
+    new PromiseTag(target, tag);
+  }
+
+  /** The promise's tag, or -1 when it was never stamped. */
+  static of(target: object): number {
+    return #tag in target ? (target as unknown as PromiseTag).#tag : NONE;
+  }
+}
+
 /**
  * Pending promises at `promises` level, through `v8.promiseHooks` (init/settled: about 0.85 of
  * HTTP throughput, against about 0.5 for async_hooks with promises; it has no destroy event).
  * Its `before`/`after` hooks also tell the task context which task a reaction runs in, so
  * promises are attributed to tasks without AsyncLocalStorage (see `TaskContext`).
  *
- * Memory: a record is a slot in typed arrays plus one Map entry (~60 B), not an object per
- * promise. The Map holds promises strongly, so a never-settled, unreachable promise would be
- * kept alive by the tracker itself: the Map is capped and the oldest entries are evicted (and
- * counted) so tracking never becomes the leak it is meant to find.
+ * Memory: a record is a slot in typed arrays (creation order as a doubly linked list through
+ * them), and the promise carries its slot number in a private field. The tracker holds no
+ * reference to any promise: one that is never settled and becomes unreachable is collected as
+ * usual, and its record stays until it is the oldest when the table is full, then is evicted
+ * (and counted). A tag carries a 12-bit generation besides the slot, so a late settle of an
+ * evicted promise almost never frees the record now in its slot (one chance in 4096 when it
+ * does, and only after evictions).
  */
 export class PromiseTracker {
-  private slots = new Map<Promise<unknown>, number>();
   private ids = new Float64Array(0);
   private created = new Float64Array(0);
+  private parents = new Float64Array(0);
+  /** Creation order, oldest at `head`; `next` also chains the free slots. */
+  private prev = new Int32Array(0);
+  private next = new Int32Array(0);
   /** The task each promise was created in. */
   private owners: Array<TaskRef | undefined> = [];
-  private parents = new Float64Array(0);
   private readonly stacks = new Map<number, RawStack>();
-  /** The promise in each slot, so the oldest can be evicted without walking the Map. */
-  private keys: Array<Promise<unknown> | undefined> = [];
-  /** Creation order as (slot, id) pairs; entries whose slot was freed are skipped lazily. */
-  private orderSlots: number[] = [];
-  private orderIds: number[] = [];
-  private orderHead = 0;
-  private free: number[] = [];
+  private head = NONE;
+  private tail = NONE;
+  private freeHead = NONE;
   private used = 0;
+  private live = 0;
   private nextId = 0;
+  private readonly max: number;
   private stop: (() => void) | null = null;
+  private clock = 0;
+  private clockTimer: NodeJS.Timeout | null = null;
   evicted = 0;
 
   constructor(
-    private readonly max: number,
+    max: number,
     private readonly guard: FaultGuard,
     private readonly policy: StackPolicy,
     private readonly context: TaskContext,
   ) {
+    this.max = Math.max(1, Math.min(max, MAX_TRACKED_PROMISES));
     this.onInit = this.onInit.bind(this);
     this.onSettled = this.onSettled.bind(this);
     this.onBefore = this.onBefore.bind(this);
@@ -61,6 +111,11 @@ export class PromiseTracker {
 
   enable(): this {
     if (this.stop) return this;
+    this.clock = performance.now();
+    runOwn(() => {
+      this.clockTimer = markOwn(setInterval(() => (this.clock = performance.now()), CLOCK_MS));
+      this.clockTimer.unref();
+    });
     this.stop = promiseHooks.createHook({
       init: this.onInit,
       before: this.onBefore,
@@ -77,23 +132,34 @@ export class PromiseTracker {
       this.stop = null;
       this.context.reset();
     }
-    this.slots = new Map();
+    if (this.clockTimer) {
+      clearInterval(this.clockTimer);
+      this.clockTimer = null;
+    }
     this.ids = new Float64Array(0);
     this.created = new Float64Array(0);
-    this.owners = [];
     this.parents = new Float64Array(0);
+    this.prev = new Int32Array(0);
+    this.next = new Int32Array(0);
+    this.owners = [];
     this.stacks.clear();
-    this.keys = [];
-    this.orderSlots = [];
-    this.orderIds = [];
-    this.orderHead = 0;
-    this.free = [];
+    this.head = this.tail = this.freeHead = NONE;
     this.used = 0;
+    this.live = 0;
     return this;
   }
 
   get size(): number {
-    return this.slots.size;
+    return this.live;
+  }
+
+  /** The slot of a tracked, still-pending promise, or -1. */
+  private slotOf(promise: Promise<unknown>): number {
+    const tag = PromiseTag.of(promise);
+    if (tag < 0) return NONE;
+    const slot = tag & SLOT_MASK;
+    const id = this.ids[slot];
+    return id !== 0 && (id & GEN_MASK) === tag >>> SLOT_BITS ? slot : NONE;
   }
 
   /** V8 calls this synchronously whenever a promise is created (`new`, `then`, `await`, async fn). */
@@ -101,18 +167,17 @@ export class PromiseTracker {
     if (ownScope.depth > 0) return;
     try {
       this.guard.check();
-      if (this.slots.size >= this.max) this.evictOldest();
+      if (this.live >= this.max) this.evictOldest();
       const slot = this.alloc();
       let task = this.context.current();
       const id = ++this.nextId;
       this.ids[slot] = id;
-      this.keys[slot] = promise;
-      this.pushOrder(slot, id);
-      this.created[slot] = performance.now();
+      if (id % CLOCK_EVERY === 0) this.clock = performance.now();
+      this.created[slot] = this.clock;
       let parentId = 0;
       if (parent !== undefined) {
-        const ps = this.slots.get(parent);
-        if (ps !== undefined) {
+        const ps = this.slotOf(parent);
+        if (ps !== NONE) {
           parentId = this.ids[ps];
           // Chained outside any known task (a timer's callback, say): the parent's task.
           if (task === undefined) task = this.owners[ps];
@@ -121,7 +186,8 @@ export class PromiseTracker {
       this.owners[slot] = task;
       this.parents[slot] = parentId;
       if (this.policy.shouldCapture(task !== undefined && task.kind === 'task')) this.stacks.set(slot, captureStack());
-      this.slots.set(promise, slot);
+      this.link(slot);
+      PromiseTag.stamp(promise, ((id & GEN_MASK) << SLOT_BITS) | slot);
     } catch (err) {
       this.guard.record(err);
     }
@@ -131,8 +197,13 @@ export class PromiseTracker {
   private onBefore(promise: Promise<unknown>): void {
     const context = this.context;
     context.inReaction = true;
-    const slot = this.slots.get(promise);
-    context.reactionTask = slot === undefined ? undefined : this.owners[slot];
+    try {
+      const slot = this.slotOf(promise);
+      context.reactionTask = slot === NONE ? undefined : this.owners[slot];
+    } catch (err) {
+      context.reactionTask = undefined;
+      this.guard.record(err);
+    }
   }
 
   private onAfter(): void {
@@ -144,83 +215,73 @@ export class PromiseTracker {
   /** V8 calls this when a promise resolves or rejects. */
   private onSettled(promise: Promise<unknown>): void {
     try {
-      const slot = this.slots.get(promise);
-      if (slot === undefined) return;
-      this.slots.delete(promise);
-      this.release(slot);
+      const slot = this.slotOf(promise);
+      if (slot !== NONE) this.release(slot);
     } catch (err) {
       this.guard.record(err);
     }
   }
 
   private alloc(): number {
-    const reused = this.free.pop();
-    if (reused !== undefined) return reused;
+    const reused = this.freeHead;
+    if (reused !== NONE) {
+      this.freeHead = this.next[reused];
+      return reused;
+    }
     if (this.used === this.ids.length) this.grow();
     return this.used++;
   }
 
+  /** Appends `slot` as the newest record. */
+  private link(slot: number): void {
+    this.prev[slot] = this.tail;
+    this.next[slot] = NONE;
+    if (this.tail === NONE) this.head = slot;
+    else this.next[this.tail] = slot;
+    this.tail = slot;
+    this.live++;
+  }
+
+  /** Unlinks `slot` from the creation order and puts it on the free list. */
   private release(slot: number): void {
-    this.stacks.delete(slot);
+    const p = this.prev[slot];
+    const n = this.next[slot];
+    if (p === NONE) this.head = n;
+    else this.next[p] = n;
+    if (n === NONE) this.tail = p;
+    else this.prev[n] = p;
+    this.live--;
+    if (this.stacks.size > 0) this.stacks.delete(slot);
     this.ids[slot] = 0;
-    this.keys[slot] = undefined;
     this.owners[slot] = undefined;
-    this.free.push(slot);
-  }
-
-  private pushOrder(slot: number, id: number): void {
-    this.orderSlots.push(slot);
-    this.orderIds.push(id);
-    const length = this.orderSlots.length - this.orderHead;
-    // Amortised O(1): drop consumed entries, and entries of settled promises once they dominate.
-    if (length > 2 * this.max + 1024) this.compactOrder(true);
-    else if (this.orderHead > 65_536 && this.orderHead * 2 > this.orderSlots.length) this.compactOrder(false);
-  }
-
-  private compactOrder(dropSettled: boolean): void {
-    const slots: number[] = [];
-    const ids: number[] = [];
-    for (let i = this.orderHead; i < this.orderSlots.length; i++) {
-      const slot = this.orderSlots[i];
-      const id = this.orderIds[i];
-      if (dropSettled && this.ids[slot] !== id) continue;
-      slots.push(slot);
-      ids.push(id);
-    }
-    this.orderSlots = slots;
-    this.orderIds = ids;
-    this.orderHead = 0;
+    this.next[slot] = this.freeHead;
+    this.freeHead = slot;
   }
 
   private grow(): void {
-    const size = Math.min(Math.max(1024, this.ids.length * 2), this.max + 1);
-    const ids = new Float64Array(size);
-    ids.set(this.ids);
-    this.ids = ids;
-    const created = new Float64Array(size);
-    created.set(this.created);
-    this.created = created;
-    const parents = new Float64Array(size);
-    parents.set(this.parents);
-    this.parents = parents;
+    const size = Math.min(Math.max(1024, this.ids.length * 2), this.max);
+    const grown = <T extends Float64Array | Int32Array>(old: T, fresh: T): T => {
+      fresh.set(old);
+      return fresh;
+    };
+    this.ids = grown(this.ids, new Float64Array(size));
+    this.created = grown(this.created, new Float64Array(size));
+    this.parents = grown(this.parents, new Float64Array(size));
+    this.prev = grown(this.prev, new Int32Array(size));
+    this.next = grown(this.next, new Int32Array(size));
   }
 
-  /**
-   * Forgets the oldest pending promise. Not through the Map's iterator: after many deletions
-   * it walks every hole left at the front, which made eviction quadratic.
-   */
+  /** Forgets the oldest pending promise to make room. */
   private evictOldest(): void {
-    while (this.orderHead < this.orderSlots.length) {
-      const slot = this.orderSlots[this.orderHead];
-      const id = this.orderIds[this.orderHead];
-      this.orderHead++;
-      if (this.ids[slot] !== id) continue;
-      const key = this.keys[slot];
-      if (key !== undefined) this.slots.delete(key);
-      this.release(slot);
-      this.evicted++;
-      return;
-    }
+    if (this.head === NONE) return;
+    this.release(this.head);
+    this.evicted++;
+  }
+
+  /** Slots newest first, at most `scan` of them. */
+  private *newestSlots(scan = Infinity): Generator<number> {
+    let seen = 0;
+    for (let slot = this.tail; slot !== NONE && seen < scan; slot = this.prev[slot], seen++) yield slot;
   }
 
   private info(slot: number, now: number): PromiseInfo {
@@ -237,37 +298,38 @@ export class PromiseTracker {
 
   /** The newest pending promises, newest first, at most `limit`. */
   newest(limit: number): PromiseInfo[] {
-    const all = Array.from(this.slots.values());
     const now = performance.now();
     const out: PromiseInfo[] = [];
-    for (let i = all.length - 1; i >= 0 && out.length < limit; i--) out.push(this.info(all[i], now));
+    for (const slot of this.newestSlots(limit)) out.push(this.info(slot, now));
     return out;
   }
 
   /**
    * Visits pending promises oldest first in slices of at most `sliceSize` entries and about
    * `sliceMs` of work, yielding to the event loop between slices, so a full listing never holds
-   * the main thread for long (formatting a site can cost tens of µs per entry).
+   * the main thread for long (formatting a site can cost tens of µs per entry). The order is
+   * taken when the listing starts; promises settled since are skipped, newer ones not listed.
    */
   async *slices(sliceSize: number, sliceMs = 4): AsyncGenerator<PromiseInfo[]> {
-    const stopAt = this.nextId;
-    const iter = this.slots.values();
+    const slots = new Int32Array(this.live);
+    const ids = new Float64Array(this.live);
+    let n = 0;
+    for (let slot = this.head; slot !== NONE && n < slots.length; slot = this.next[slot], n++) {
+      slots[n] = slot;
+      ids[n] = this.ids[slot];
+    }
+    let i = 0;
     for (;;) {
       const started = performance.now();
       const chunk: PromiseInfo[] = [];
-      let done = false;
-      while (chunk.length < sliceSize) {
-        const next = iter.next();
-        if (next.done) {
-          done = true;
-          break;
-        }
-        if (this.ids[next.value] > stopAt) continue;
-        chunk.push(this.info(next.value, started));
+      while (chunk.length < sliceSize && i < n) {
+        const slot = slots[i];
+        if (this.ids[slot] === ids[i]) chunk.push(this.info(slot, started));
+        i++;
         if ((chunk.length & 63) === 0 && performance.now() - started > sliceMs) break;
       }
       if (chunk.length > 0) yield chunk;
-      if (done) return;
+      if (i >= n) return;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
@@ -279,9 +341,7 @@ export class PromiseTracker {
   groups(limit: number, scan: number): { total: number; items: PromiseGroup[] } {
     const now = performance.now();
     const bySite = new Map<string, PromiseGroup>();
-    const all = Array.from(this.slots.values());
-    for (let i = all.length - 1, seen = 0; i >= 0 && seen < scan; i--, seen++) {
-      const slot = all[i];
+    for (const slot of this.newestSlots(scan)) {
       const site: Site | null = stackSite(this.stacks.get(slot));
       const key = site ? formatSite(site) : '';
       const age = now - this.created[slot];
@@ -300,36 +360,26 @@ export class PromiseTracker {
    * tasks are listed (a pass per task made `ps` quadratic).
    */
   newestByTask(): Map<number, RawStack | null> {
-    const best = new Map<number, number>();
-    for (const slot of this.slots.values()) {
-      const task = this.owners[slot]?.id;
-      if (task === undefined) continue;
-      const prev = best.get(task);
-      if (prev === undefined || this.ids[slot] > this.ids[prev]) best.set(task, slot);
-    }
     const out = new Map<number, RawStack | null>();
-    for (const [task, slot] of best) out.set(task, this.stacks.get(slot) ?? null);
+    for (const slot of this.newestSlots()) {
+      const task = this.owners[slot]?.id;
+      if (task !== undefined && !out.has(task)) out.set(task, this.stacks.get(slot) ?? null);
+    }
     return out;
   }
 
   /** The newest still-pending promise created inside task `taskId`, with its captured stack. */
   newestOfTask(taskId: number): { id: string; raw: RawStack | null } | null {
-    let best = -1;
-    let bestId = 0;
-    for (const slot of this.slots.values()) {
-      if (this.owners[slot]?.id === taskId && this.ids[slot] > bestId) {
-        best = slot;
-        bestId = this.ids[slot];
-      }
+    for (const slot of this.newestSlots()) {
+      if (this.owners[slot]?.id === taskId) return { id: `p${this.ids[slot]}`, raw: this.stacks.get(slot) ?? null };
     }
-    if (best < 0) return null;
-    return { id: `p${bestId}`, raw: this.stacks.get(best) ?? null };
+    return null;
   }
 
   /** The task and site of a pending promise, for cancel's "cannot cancel, but…" answer. */
   lookup(id: string): { taskId: number | null; site: Site | null } | null {
     const want = Number(id.slice(1));
-    for (const slot of this.slots.values()) {
+    for (const slot of this.newestSlots()) {
       if (this.ids[slot] === want) return { taskId: this.owners[slot]?.id ?? null, site: stackSite(this.stacks.get(slot)) };
     }
     return null;

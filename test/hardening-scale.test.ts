@@ -22,6 +22,7 @@ interface ScaleResult {
   before: number;
   after: number;
   delta: number;
+  released: number;
   snapshot: { tracker: { level: string }; promisesTotal: number; counters: { promisesEvicted: number; faults: number } } | null;
 }
 
@@ -58,19 +59,20 @@ describe('promises level at scale', () => {
     expect(control.result.port).toBeNull();
 
     // The tracker's share of the heap: what the tracked run grew by beyond the control run
-    // (which holds the same million promises and their array). At the cap a live record costs:
-    //  - its Map entry: key, value and chain link (3 × 8 B) plus half a bucket word, and the
-    //    table may be up to twice the live count after rehashing: ≤ 2 × 28 ≈ 56 B;
-    //  - a slot in four typed arrays (ids, created, parents: 8 B each; tasks: 4 B) = 28 B;
-    //  - `keys[slot]`: 8 B, with growth headroom ×1.5 ≈ 12 B;
-    //  - the creation-order arrays (slot and id, 8 B each) keep up to 2 × max entries before
-    //    compaction, with ×1.5 growth headroom: 2 × 8 × 2 × 1.5 ≈ 48 B.
-    // ≈ 144 B, so 150 B × 200,000 = 30 MB, plus 10 MB for GC noise and the agent's own
-    // allocations (status pushes, the snapshot). An uncapped tracker would need ≥ 60 B for each
-    // of the million promises (60+ MB) and fail this bound. (Measured: ~27 MB on Node 20.)
+    // (which holds the same million promises and their array). Records live in typed arrays
+    // (outside heapUsed) plus an owner reference per slot (8 B × 200,000); each promise the
+    // tracker saw carries its slot number in a private field, about 40 B that live and die with
+    // the promise, evicted or not. So ≤ 48 B × 1,000,000 + 16 B × 200,000 + 10 MB for GC noise
+    // and the agent's own allocations (status pushes, the snapshot). (Measured: ~43 MB on
+    // Node 20.)
     const trackerBytes = t.delta - control.result.delta;
-    const bound = 200_000 * 150 + 10 * 1024 * 1024;
+    const bound = 1_000_000 * 48 + 200_000 * 16 + 10 * 1024 * 1024;
     expect(trackerBytes, `tracked grew ${t.delta} B, control ${control.result.delta} B`).toBeLessThanOrEqual(bound);
+    // Dropped, the million promises are garbage: the tracker holds none of them (a Map keyed by
+    // promise would keep the newest 200,000 alive, about 48 B each and whatever they hold).
+    // What is left is the records' slots: 16 B × 200,000, plus 4 MB for noise.
+    const kept = t.released - control.result.released;
+    expect(kept, `tracked kept ${t.released} B, control ${control.result.released} B`).toBeLessThanOrEqual(200_000 * 16 + 4 * 1024 * 1024);
 
     // The tracked host still answers over the agent port, and reports the capped count.
     const c = await openJson(t.port!, readDiscovery(dir, t.pid).token as string);
