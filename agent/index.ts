@@ -45,7 +45,7 @@ export function cancel(id: number | string, reason = 'cancelled', by = 'api'): C
 
 /**
  * Sets the tracking level (`tasks` < `resources` < `promises`) and optionally stacks
- * (`off`, `on`, or N for one in N). Turning a level off removes its hooks and frees its data.
+ * (`off`, `tasks` for what runs inside tasks, `on`, or N for one in N). Turning a level off removes its hooks and frees its data.
  */
 export function track(level: Level | string, stacks?: StacksMode | string): TrackerStatus {
   return getAgent().track(parseLevel(level), stacks === undefined ? undefined : parseStacks(stacks));

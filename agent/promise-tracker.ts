@@ -185,7 +185,7 @@ export class PromiseTracker {
       }
       this.owners[slot] = task;
       this.parents[slot] = parentId;
-      if (this.policy.shouldCapture(task !== undefined && task.kind === 'task')) this.stacks.set(slot, captureStack());
+      if (this.policy.shouldCapture(task)) this.stacks.set(slot, captureStack());
       this.link(slot);
       PromiseTag.stamp(promise, ((id & GEN_MASK) << SLOT_BITS) | slot);
     } catch (err) {

@@ -74,7 +74,7 @@ export class ResourceTracker {
         triggerId,
         taskId: task === undefined ? 0 : task.id,
         created: performance.now(),
-        raw: this.policy.shouldCapture(task !== undefined && task.kind === 'task') ? captureStack() : null,
+        raw: this.policy.shouldCapture(task) ? captureStack() : null,
       });
     } catch (err) {
       this.guard.record(err);

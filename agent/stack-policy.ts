@@ -1,10 +1,11 @@
 import type { StacksMode } from '../src/model.js';
+import type { TaskRef } from './task-context.js';
 
 /**
- * Decides, per tracked record, whether to capture a creation stack. Records made inside a named
- * `task()` always get one unless stacks are off (they are what `where` shows); all others,
- * HTTP request tasks included (they are the bulk of a server's promises), follow the mode:
- * `on` all, N one in N.
+ * Decides, per tracked record, whether to capture a creation stack (a few µs each, the costliest
+ * thing the trackers do). `tasks`: records made inside any task (HTTP requests included), so
+ * `where` can name the await of every task and nothing else pays. N: records inside a named
+ * `task()` always, everything else one in N. `on`: all.
  */
 export class StackPolicy {
   mode: StacksMode = 'off';
@@ -15,10 +16,11 @@ export class StackPolicy {
     this.counter = 0;
   }
 
-  shouldCapture(inNamedTask: boolean): boolean {
+  shouldCapture(task: TaskRef | undefined): boolean {
     const mode = this.mode;
     if (mode === 'off') return false;
-    if (mode === 'on' || inNamedTask) return true;
+    if (mode === 'tasks') return task !== undefined;
+    if (mode === 'on' || (task !== undefined && task.kind === 'task')) return true;
     if (++this.counter >= mode) {
       this.counter = 0;
       return true;

@@ -93,7 +93,7 @@ program
   .command('attach <pid>')
   .description('load the agent into a running process that loaded nothing (through its inspector)')
   .option('--level <level>', 'tracking level: tasks, resources, promises')
-  .option('--stacks <mode>', 'stacks: off, on, or N')
+  .option('--stacks <mode>', 'stacks: off, tasks, on, or N')
   .option('--port <port>', 'port for the agent (default 20101, or an ephemeral one if busy)')
   .option('--read-only', 'cap clients at read access')
   .option('--json', 'print the result as JSON')

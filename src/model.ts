@@ -6,7 +6,8 @@
 /** How much the agent instruments; each level includes the ones before it. */
 export type Level = 'tasks' | 'resources' | 'promises';
 /** Stack capture: never, always, or for one in N records. */
-export type StacksMode = 'off' | 'on' | number;
+/** `off`; `tasks`: promises and resources made inside a task; `on`: all; N: one in N. */
+export type StacksMode = 'off' | 'tasks' | 'on' | number;
 
 /** One stack frame, already resolved to text-friendly parts. */
 export interface Frame {

@@ -1,7 +1,8 @@
 // Levels: `tasks` < `resources` < `promises`. Each level turns its tracker on; going back down
-// removes the hooks and frees what they held. Stacks: off, on, or one in N.
+// removes the hooks and frees what they held. Stacks: off, tasks, on, or one in N.
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
+import http from 'node:http';
 import net from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -204,6 +205,47 @@ describe('promises level', () => {
     hold.open();
     await p;
     expect(pending).toHaveLength(40);
+  });
+
+  it('with stacks tasks, captures inside tasks (HTTP requests included) and nowhere else', async () => {
+    track('promises', 'tasks');
+    expect(snap().tracker.stacks).toBe('tasks');
+    const before = agent.promises.size;
+    const outside = sites.pendingPromises(8);
+    expect(agent.promises.size - before).toBe(8);
+    expect(snap().promises.items.slice(0, 8).every((x) => x.site === null && x.taskId === null)).toBe(true);
+
+    const hold = gate();
+    const p = task('stacked-task', async () => {
+      sites.pendingPromises(3);
+      await hold.promise;
+    });
+    const id = await liveTaskId('stacked-task');
+    const inTask = snap().promises.items.filter((x) => x.taskId === id);
+    expect(inTask.length).toBeGreaterThanOrEqual(3);
+    expect(inTask.every((x) => x.site !== null)).toBe(true);
+
+    // An incoming request is a task too: its handler's promises get stacks, after an await as well.
+    const server = http.createServer(async (_req, res) => {
+      await new Promise((r) => setImmediate(r));
+      sites.pendingPromises(2);
+      await hold.promise;
+      res.end('ok');
+    });
+    cleanups.push(() => server.close());
+    await listen(server);
+    const req = http.get({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, path: '/stacked', agent: false });
+    req.on('error', () => {});
+    cleanups.push(() => req.destroy());
+    const request = await found(() => snap(1000).tasks.items.find((t) => t.kind === 'http-server' && t.name === 'GET /stacked'), 'the request task');
+    const inRequest = await found(() => {
+      const items = snap().promises.items.filter((x) => x.taskId === request.id && x.site?.file === SITES);
+      return items.length >= 2 ? items : undefined;
+    }, 'the handler’s pending promises, with sites');
+    expect(inRequest.every((x) => x.site!.line === markLine(SITES, 'pending-loop'))).toBe(true);
+    hold.open();
+    await p;
+    expect(outside).toHaveLength(8);
   });
 });
 

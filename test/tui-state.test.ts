@@ -525,11 +525,12 @@ describe('tracking level and stacks', () => {
     expect(next(null)).toEqual([{ type: 'track', level: 'resources' }]);
   });
 
-  it('cycle-stacks asks for off → on → 64 → off at the current level', () => {
+  it('cycle-stacks asks for off → tasks → 64 → on → off at the current level', () => {
     const next = (stacks: string | number) => press(update(live(), { tracker: { level: 'promises', stacks, disabledReason: null } }), { type: 'cycle-stacks' }).effects;
-    expect(next('off')).toEqual([{ type: 'track', level: 'promises', stacks: 'on' }]);
-    expect(next('on')).toEqual([{ type: 'track', level: 'promises', stacks: '64' }]);
-    expect(next(64)).toEqual([{ type: 'track', level: 'promises', stacks: 'off' }]);
+    expect(next('off')).toEqual([{ type: 'track', level: 'promises', stacks: 'tasks' }]);
+    expect(next('tasks')).toEqual([{ type: 'track', level: 'promises', stacks: '64' }]);
+    expect(next(64)).toEqual([{ type: 'track', level: 'promises', stacks: 'on' }]);
+    expect(next('on')).toEqual([{ type: 'track', level: 'promises', stacks: 'off' }]);
   });
 
   it('read access and dumps get a flash instead of an effect', () => {

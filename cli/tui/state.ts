@@ -189,7 +189,7 @@ function withView(s: State, patch: Partial<TabView>): State {
 }
 
 const LEVEL_CYCLE: Level[] = ['tasks', 'resources', 'promises'];
-const STACKS_CYCLE = ['off', 'on', '64'];
+const STACKS_CYCLE = ['off', 'tasks', '64', 'on'];
 
 /** The reducer: returns the next state and the effects the app loop should perform. */
 export function reduce(s: State, action: Action): { state: State; effects: Effect[] } {
