@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // `npm run bench`: what asyncmon costs the process it watches, measured against budgets.
 //
-//   node bench/run.mjs [--quick] [--only http,loop,memory,listing] [--rounds N] [--out FILE]
-//                      [--no-pin] [--concurrency N] [--client raw|agent]
+//   node bench/run.mjs [--quick] [--only http,loop,memory,listing,latency,clients] [--rounds N]
+//                      [--settings tasks,promises,...] [--out FILE] [--no-pin] [--concurrency N]
+//                      [--client raw|agent]
 //   BENCH_NODE=/path/to/node   runs every child under that Node binary
 //
 // Every figure is measured in child processes: throughput of an HTTP service and of an
-// await-heavy loop at each tracking level as a ratio to no agent (side by side, interleaved,
-// median of the per-round ratios), memory per tracked pending promise, and how long a sliced
-// listing of 100k pending promises holds the main thread. Prints a table and writes
-// bench/results.json. See bench/README.md for what each figure means.
+// await-heavy loop at each tracking level, and under peers (why-is-node-running, OpenTelemetry's
+// context managers), as a ratio to no agent (side by side, interleaved, median of the per-round
+// ratios); memory per tracked pending promise; how long a sliced listing of 100k pending
+// promises holds the main thread; latency of check and of replies while the loop is blocked.
+// Prints a table and writes bench/results.json. See bench/README.md for what each figure means.
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
@@ -34,20 +36,20 @@ const PIN = !flag('--no-pin') && canPin();
 const OUT = resolve(option('--out', resolve(BENCH_DIR, 'results.json')));
 
 const S = {
-  rounds: Number(option('--rounds', QUICK ? 3 : 7)),
+  rounds: Number(option('--rounds', QUICK ? 3 : 5)),
   http: {
     concurrency: Number(option('--concurrency', 48)),
     client: option('--client', 'raw'),
     firstWarmupMs: QUICK ? 500 : 1000,
     warmupMs: QUICK ? 300 : 500,
-    durationMs: QUICK ? 1000 : 2500,
+    durationMs: QUICK ? 1000 : 2000,
   },
   loop: { firstWarmupMs: QUICK ? 300 : 500, warmupMs: QUICK ? 100 : 200, durationMs: QUICK ? 400 : 1000 },
   memory: { n: 100_000, reps: QUICK ? 1 : 3 },
   listing: { n: 100_000, sliceSize: 5000, reps: QUICK ? 1 : 3 },
   latency: { checkRuns: QUICK ? 5 : 15, blocks: QUICK ? 1 : 3 },
   // 64 dashboards asking ps ten times a second, as 16 connections (the agent's limit) at 40/s.
-  clients: { connections: 16, perSecond: 40, durationMs: QUICK ? 5000 : 30_000, rounds: QUICK ? 1 : 2 },
+  clients: { connections: 16, perSecond: 40, durationMs: QUICK ? 5000 : 20_000, rounds: QUICK ? 1 : 2 },
 };
 if (!(S.rounds >= 1)) throw new Error('--rounds must be ≥ 1');
 
@@ -58,20 +60,47 @@ const WATCHDOG_MS = 15 * 60_000;
 const SERVER_CPU = PIN ? 0 : null;
 const LOAD_CPU = PIN ? 1 : null;
 
+const PEERS_DIR = resolve(BENCH_DIR, 'peers');
 const BASELINE = { key: 'none', label: 'no agent', agent: null };
-const CONFIGS = [
+/**
+ * Every setting measured. Peers are loaded as their READMEs say: why-is-node-running imported
+ * first thing; OpenTelemetry's context managers registered as the global one, with the work
+ * run inside `context.with()` as its HTTP instrumentation does (BENCH_OTEL, lib/otel-wrap.mjs).
+ */
+const ALL_CONFIGS = [
   BASELINE,
   { key: 'tasks', label: 'tasks (default)', agent: { track: 'tasks' } },
   { key: 'resources', label: 'resources', agent: { track: 'resources' } },
   { key: 'promises', label: 'promises', agent: { track: 'promises' } },
+  { key: 'promises-st', label: 'promises + stacks in tasks', agent: { track: 'promises', stacks: 'tasks' } },
   { key: 'promises-s64', label: 'promises + stacks 1/64', agent: { track: 'promises', stacks: 64 } },
   { key: 'promises-on', label: 'promises + stacks on', agent: { track: 'promises', stacks: 'on' } },
+  { key: 'why', label: 'peer: why-is-node-running', peer: { nodeArgs: ['--import', 'why-is-node-running'] } },
+  {
+    key: 'otel-ah',
+    label: 'peer: OTel AsyncHooks',
+    peer: { nodeArgs: ['--require', resolve(PEERS_DIR, 'otel-async-hooks.cjs')], env: { BENCH_OTEL: '1' } },
+  },
+  {
+    key: 'otel-als',
+    label: 'peer: OTel AsyncLocalStorage',
+    peer: { nodeArgs: ['--require', resolve(PEERS_DIR, 'otel-als.cjs')], env: { BENCH_OTEL: '1' } },
+  },
 ];
+const SETTINGS = option('--settings', null)?.split(',').filter(Boolean) ?? null;
+for (const key of SETTINGS ?? []) {
+  if (!ALL_CONFIGS.some((c) => c.key === key)) throw new Error(`--settings: unknown setting ${key} (${ALL_CONFIGS.map((c) => c.key).join(', ')})`);
+}
+const CONFIGS = SETTINGS ? ALL_CONFIGS.filter((c) => c === BASELINE || SETTINGS.includes(c.key)) : ALL_CONFIGS;
+
+/** How to start a measured child for setting `c`: the agent's preload, a peer's, or neither. */
+const childOptions = (c) => ({ agent: c.agent ?? null, nodeArgs: c.peer?.nodeArgs ?? [], env: c.peer?.env ?? {} });
 
 const BUDGETS = {
   httpDefault: { label: 'HTTP, tasks (default) ≥ 0.97 of no agent', op: '>=', limit: 0.97 },
   loopDefault: { label: 'await loop, tasks (default) ≥ 0.97 of no agent', op: '>=', limit: 0.97 },
   httpPromises: { label: 'HTTP, promises without stacks ≥ 0.85 of no agent', op: '>=', limit: 0.85 },
+  httpStacksInTasks: { label: 'HTTP, promises + stacks in tasks ≥ 0.50 of no agent', op: '>=', limit: 0.5 },
   memory: { label: 'memory per tracked pending promise, no stacks ≤ 120 B', op: '<=', limit: 120 },
   listing: { label: 'listing 100k pending promises, max hold ≤ 10 ms', op: '<=', limit: 10 },
   check: { label: 'asyncmon check, median wall time ≤ 300 ms', op: '<=', limit: 300 },
@@ -122,7 +151,7 @@ async function benchHttp() {
   log(`HTTP: ${CONFIGS.length} settings × ${S.rounds} rounds × ${durationMs} ms, ${concurrency} in flight (${client} client)`);
   const load = startChild('load-generator.mjs', { cpu: LOAD_CPU });
   const servers = {};
-  for (const c of CONFIGS) servers[c.key] = startChild('http-server.mjs', { agent: c.agent, cpu: SERVER_CPU });
+  for (const c of CONFIGS) servers[c.key] = startChild('http-server.mjs', { ...childOptions(c), cpu: SERVER_CPU });
   const ports = {};
   let node = null;
   for (const c of CONFIGS) {
@@ -162,7 +191,7 @@ async function benchLoop() {
   const { firstWarmupMs, warmupMs, durationMs } = S.loop;
   log(`await loop: ${CONFIGS.length} settings × ${S.rounds} rounds × ${durationMs} ms`);
   const loops = {};
-  for (const c of CONFIGS) loops[c.key] = startChild('await-loop.mjs', { agent: c.agent, cpu: SERVER_CPU });
+  for (const c of CONFIGS) loops[c.key] = startChild('await-loop.mjs', { ...childOptions(c), cpu: SERVER_CPU });
   const timeout = warmupMs + durationMs + 15_000;
   for (const c of CONFIGS) await loops[c.key].request('run', { warmupMs: 0, durationMs: firstWarmupMs }, timeout + firstWarmupMs);
   const samples = Object.fromEntries(CONFIGS.map((c) => [c.key, []]));
@@ -179,7 +208,7 @@ async function benchLoop() {
 // ---------------------------------------------------------------------------------------------
 // Memory per pending promise
 
-const MEMORY_CONFIGS = [BASELINE, ...CONFIGS.filter((c) => c.key.startsWith('promises'))];
+const MEMORY_CONFIGS = ALL_CONFIGS.filter((c) => ['none', 'promises', 'promises-on'].includes(c.key));
 
 async function benchMemory() {
   const { n, reps } = S.memory;
@@ -320,11 +349,15 @@ function check(budget, value) {
 
 function judge(res) {
   const out = {};
-  if (res.http) {
-    out.httpDefault = check(BUDGETS.httpDefault, res.http.results.tasks.ratio);
-    out.httpPromises = check(BUDGETS.httpPromises, res.http.results.promises.ratio);
-  }
-  if (res.loop) out.loopDefault = check(BUDGETS.loopDefault, res.loop.results.tasks.ratio);
+  // A setting left out with --settings has no figure, and so no verdict.
+  const ratio = (section, key, name) => {
+    const r = section?.results[key];
+    if (r) out[name] = check(BUDGETS[name], r.ratio);
+  };
+  ratio(res.http, 'tasks', 'httpDefault');
+  ratio(res.http, 'promises', 'httpPromises');
+  ratio(res.http, 'promises-st', 'httpStacksInTasks');
+  ratio(res.loop, 'tasks', 'loopDefault');
   if (res.memory) out.memory = check(BUDGETS.memory, res.memory.results.promises.addedBytesPerPromise);
   if (res.listing) out.listing = check(BUDGETS.listing, res.listing.results['stacks-off'].maxHoldMs);
   if (res.clients) out.clients = check(BUDGETS.clients, res.clients.ratio);
@@ -342,13 +375,13 @@ const fmtBudget = (b) => (b ? `${b.op === '>=' ? '≥' : '≤'} ${b.limit} ${ver
 
 function throughputTable(title, section, budgets, extra) {
   const lines = [title];
-  lines.push(`  ${pad('setting', 24)}${lpad('median/s', 10)}${lpad('ratio', 7)}${lpad('min–max', 11)}${lpad('ratio/CPU-s', 13)}` +
+  lines.push(`  ${pad('setting', 30)}${lpad('median/s', 10)}${lpad('ratio', 7)}${lpad('min–max', 11)}${lpad('ratio/CPU-s', 13)}` +
     `${lpad(extra.head, extra.width)}   budget (on ratio)`);
   for (const c of CONFIGS) {
     const r = section.results[c.key];
     const spread = c === BASELINE ? '' : `${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)}`;
     lines.push(
-      `  ${pad(c.label, 24)}${lpad(Math.round(r.median), 10)}${lpad(r.ratio.toFixed(3), 7)}${lpad(spread, 11)}` +
+      `  ${pad(c.label, 30)}${lpad(Math.round(r.median), 10)}${lpad(r.ratio.toFixed(3), 7)}${lpad(spread, 11)}` +
         `${lpad(r.perCpuSecond.ratio.toFixed(3), 13)}${lpad(extra.cell(r), extra.width)}   ${fmtBudget(budgets[c.key])}`,
     );
   }
@@ -365,7 +398,7 @@ function report(res) {
     const h = res.http;
     lines.push(...throughputTable(
       `HTTP throughput (req/s; ${h.settings.client} keep-alive client, ${h.settings.concurrency} in flight; ${h.rounds} interleaved rounds × ${h.settings.durationMs} ms; ratio = median of per-round ratios)`,
-      h, { tasks: b.httpDefault, promises: b.httpPromises },
+      h, { tasks: b.httpDefault, promises: b.httpPromises, 'promises-st': b.httpStacksInTasks },
       { head: 'srv ELU/CPU  load CPU', width: 23, cell: (r) => `${r.serverElu.toFixed(2)}/${r.serverCpu.toFixed(2)}  ${r.loadCpu.toFixed(2)}` },
     ));
     lines.push('');

@@ -7,6 +7,7 @@
 // CPU-second of the process.
 import { performance } from 'node:perf_hooks';
 import { serve } from '../lib/child-side.mjs';
+import { withContext } from '../lib/otel-wrap.mjs';
 
 async function leaf(i) {
   await null;
@@ -58,4 +59,4 @@ async function run({ warmupMs = 200, durationMs = 1000 }) {
   return { iterations: n, opsPerSec: n / seconds, opsPerCpuSec: n / cpuSeconds, cpuShare: cpuSeconds / seconds };
 }
 
-serve({ run, hello: () => ({ node: process.version }) });
+serve({ run: (args) => withContext(() => run(args), 'loop'), hello: () => ({ node: process.version }) });

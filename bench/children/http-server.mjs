@@ -5,6 +5,7 @@
 import { createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { serve } from '../lib/child-side.mjs';
+import { withContext } from '../lib/otel-wrap.mjs';
 
 async function loadUser(id) {
   await null;
@@ -29,12 +30,14 @@ async function handle(req, res) {
 }
 
 let served = 0;
-const server = createServer((req, res) => {
-  served++;
+const respond = (req, res) =>
   handle(req, res).catch(() => {
     res.statusCode = 500;
     res.end();
   });
+const server = createServer((req, res) => {
+  served++;
+  withContext(() => respond(req, res), served);
 });
 server.keepAliveTimeout = 60_000;
 let connections = 0;
