@@ -95,6 +95,36 @@ export const HANDLERS: Record<string, Handler> = {
   eval: (_agent, args) => evaluate(String(args.code)),
 };
 
+/** Items per slice of a streamed listing: about 0.5 MB of JSON, a few ms to build. */
+const STREAM_SLICE = 2000;
+
+type Stream = (agent: Agent, args: Args) => AsyncGenerator<unknown[], unknown>;
+
+/** Every pending promise, in slices built between turns of the host's loop. */
+async function* allPromises(agent: Agent): AsyncGenerator<unknown[], unknown> {
+  let total = 0;
+  if (agent.promises.enabled) {
+    for await (const slice of agent.promises.slices(STREAM_SLICE)) {
+      total += slice.length;
+      yield slice;
+    }
+  }
+  return { level: agent.level, total, evicted: agent.promises.evicted };
+}
+
+/**
+ * Commands whose answer is too large for one message: the main thread yields it in slices,
+ * each sent once the worker has written the previous one to the client (flow control), so
+ * neither the main thread nor the client's buffer ever holds the whole answer.
+ */
+export const STREAMS: Record<string, Stream> = {
+  'promises-all': (agent) => allPromises(agent),
+};
+
+export function streamOf(agent: Agent, cmd: string, args: Args): AsyncGenerator<unknown[], unknown> | null {
+  return Object.prototype.hasOwnProperty.call(STREAMS, cmd) ? STREAMS[cmd](agent, args) : null;
+}
+
 /** Runs a command for the worker; errors come back as values, never thrown into the host. */
 export async function execute(agent: Agent, cmd: string, args: Args, by: string): Promise<unknown> {
   const handler = Object.prototype.hasOwnProperty.call(HANDLERS, cmd) ? HANDLERS[cmd] : undefined;

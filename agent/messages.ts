@@ -22,7 +22,14 @@ export interface ConsoleMessage {
   text?: string;
 }
 
-export type ToMain = CallMessage | ConsoleMessage;
+/** The worker has written a chunk of a streamed answer; `stop` when the client is gone. */
+export interface AckMessage {
+  type: 'ack';
+  id: number;
+  stop: boolean;
+}
+
+export type ToMain = CallMessage | ConsoleMessage | AckMessage;
 
 export interface ReplyMessage {
   type: 'reply';
@@ -30,6 +37,13 @@ export interface ReplyMessage {
   ok: boolean;
   result?: unknown;
   error?: { code: ErrorCode; message: string };
+}
+
+/** One slice of a streamed answer (main → worker); the main thread waits for an ack. */
+export interface ChunkMessage {
+  type: 'chunk';
+  id: number;
+  items: unknown[];
 }
 
 /** What the worker caches to answer `health` while the loop is blocked (sent once a second). */
@@ -53,7 +67,7 @@ export interface ConsoleExitMessage {
   session: number;
 }
 
-export type ToWorker = ReplyMessage | StatusMessage | ConsoleOutMessage | ConsoleExitMessage;
+export type ToWorker = ReplyMessage | ChunkMessage | StatusMessage | ConsoleOutMessage | ConsoleExitMessage;
 
 /** What the worker tells the main thread about its listener. */
 export type WorkerReport =

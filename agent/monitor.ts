@@ -10,7 +10,7 @@ import type { Level, StacksMode } from '../src/model.js';
 import { getAgent } from './agent.js';
 import type { Agent } from './agent.js';
 import { ConsoleBridge } from './console-bridge.js';
-import { execute } from './executor.js';
+import { execute, streamOf } from './executor.js';
 import { errorResponse } from '../src/protocol.js';
 import type { ToMain, ToWorker, WorkerConfig, WorkerReport } from './messages.js';
 import { listTasks } from './queries.js';
@@ -173,6 +173,27 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
         worker.postMessage(msg);
       } catch {}
     }
+    /** Streamed calls waiting for the worker to take their last chunk. */
+    const acks = new Map<number, (stop: boolean) => void>();
+    /** Sends a streamed answer chunk by chunk, each once the worker has taken the one before. */
+    async function runStream(id: number, chunks: AsyncGenerator<unknown[], unknown>): Promise<void> {
+      try {
+        for (;;) {
+          const step = await chunks.next();
+          if (step.done) return post({ type: 'reply', id, ok: true, result: step.value });
+          post({ type: 'chunk', id, items: step.value });
+          const stop = await new Promise<boolean>((resolve) => acks.set(id, resolve));
+          if (stop) {
+            await chunks.return(undefined);
+            return;
+          }
+        }
+      } catch (err) {
+        post({ type: 'reply', id, ok: false, error: errorResponse(null, err).error });
+      } finally {
+        acks.delete(id);
+      }
+    }
     function pushStatus(a: Agent): void {
       try {
         const oldest = listTasks(a, 5).items;
@@ -183,6 +204,7 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
       if (discoveryFile) removeDiscovery(discoveryFile);
     };
     const cleanup = () => {
+      for (const stop of acks.values()) stop(true);
       clearInterval(heartbeat);
       clearInterval(statusTimer);
       consoles.closeAll();
@@ -252,7 +274,15 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
             reject(new AsyncmonError('UNAVAILABLE', msg.message));
           }
           return;
-        case 'call':
+        case 'ack':
+          acks.get(msg.id)?.(msg.stop);
+          return;
+        case 'call': {
+          const chunks = runOwn(() => streamOf(agent, msg.cmd, msg.args));
+          if (chunks) {
+            runOwn(() => runStream(msg.id, chunks)).catch(() => {});
+            return;
+          }
           runOwn(() =>
             Promise.resolve()
               .then(() => execute(agent, msg.cmd, msg.args, msg.by))
@@ -265,6 +295,7 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
               .catch(() => post({ type: 'reply', id: msg.id, ok: false, error: { code: 'INTERNAL', message: 'the command failed' } })),
           );
           return;
+        }
         case 'console':
           try {
             if (msg.op === 'open') consoles.open(msg.session);

@@ -305,31 +305,27 @@ export class PromiseTracker {
   }
 
   /**
-   * Visits pending promises oldest first in slices of at most `sliceSize` entries and about
-   * `sliceMs` of work, yielding to the event loop between slices, so a full listing never holds
-   * the main thread for long (formatting a site can cost tens of µs per entry). The order is
-   * taken when the listing starts; promises settled since are skipped, newer ones not listed.
+   * Visits pending promises in slices of at most `sliceSize` entries and about `sliceMs` of
+   * work, yielding to the event loop between slices, so a full listing never holds the main
+   * thread for long (formatting a site can cost tens of µs per entry). It walks the table in
+   * slot order (creation order, until slots are reused), so no slice has to look at the whole
+   * table: every promise pending throughout is listed once, and none made after the listing
+   * started.
    */
   async *slices(sliceSize: number, sliceMs = 4): AsyncGenerator<PromiseInfo[]> {
-    const slots = new Int32Array(this.live);
-    const ids = new Float64Array(this.live);
-    let n = 0;
-    for (let slot = this.head; slot !== NONE && n < slots.length; slot = this.next[slot], n++) {
-      slots[n] = slot;
-      ids[n] = this.ids[slot];
-    }
-    let i = 0;
+    const stopAt = this.nextId;
+    let slot = 0;
     for (;;) {
       const started = performance.now();
       const chunk: PromiseInfo[] = [];
-      while (chunk.length < sliceSize && i < n) {
-        const slot = slots[i];
-        if (this.ids[slot] === ids[i]) chunk.push(this.info(slot, started));
-        i++;
-        if ((chunk.length & 63) === 0 && performance.now() - started > sliceMs) break;
+      while (chunk.length < sliceSize && slot < this.used) {
+        const id = this.ids[slot];
+        if (id !== 0 && id <= stopAt) chunk.push(this.info(slot, started));
+        slot++;
+        if ((slot & 255) === 0 && performance.now() - started > sliceMs) break;
       }
       if (chunk.length > 0) yield chunk;
-      if (i >= n) return;
+      if (slot >= this.used) return;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }

@@ -17,13 +17,19 @@ export interface SessionHost {
   authenticate(token: string): Access | null;
   /** How long to hold back the answer to a failed authentication (grows with recent failures). */
   failureDelayMs(): number;
-  /** Runs a command (locally or on the main thread). */
-  run(spec: CommandSpec, args: Args, session: Session): Promise<unknown>;
+  /**
+   * Runs a command (locally or on the main thread). A streamed answer sends its parts through
+   * `emit` before the result; `emit` resolves when the client has taken them (false: it is gone).
+   */
+  run(spec: CommandSpec, args: Args, session: Session, emit: Emit): Promise<unknown>;
   consoleOpen(session: Session): void;
   consoleLine(session: Session, line: string): void;
   consoleClose(session: Session): void;
   closed(session: Session): void;
 }
+
+/** Sends one part of a streamed answer; resolves true once the client may take more. */
+export type Emit = (event: Record<string, unknown>) => Promise<boolean>;
 
 const PROMPT = 'asyncmon> ';
 const HTTP_RE = /^(GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|TRACE) \S+ HTTP\/\d|^(GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH) \/|^host:/i;
@@ -185,7 +191,7 @@ export class Session {
       id = req.id;
       const spec = findCommand(req.cmd, 'json');
       const args = checkArgs(spec, req.args);
-      const result = await this.execute(spec, args);
+      const result = await this.execute(spec, args, (event) => this.emit(req.id, event));
       this.write(JSON.stringify(okResponse(id, result)) + '\n');
       if (spec.name === 'quit') this.end('');
     } catch (err) {
@@ -256,7 +262,27 @@ export class Session {
   private consoleClosed: (() => void) | null = null;
 
   /** Auth and access checks, then the command itself. */
-  private async execute(spec: CommandSpec, args: Args): Promise<unknown> {
+  /**
+   * Writes `{"id":…, …event}` and resolves once the socket's buffer is below a quarter of the
+   * output limit again, so a streamed answer goes at the client's pace and never trips it.
+   */
+  private emit(id: number | string | null, event: Record<string, unknown>): Promise<boolean> {
+    if (this.closedFlag) return Promise.resolve(false);
+    this.write(JSON.stringify({ id, ...event }) + '\n');
+    if (this.closedFlag) return Promise.resolve(false);
+    if (this.socket.writableLength <= this.host.limits.maxOutputBytes / 4) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve(!this.closedFlag);
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
+  private async execute(spec: CommandSpec, args: Args, emit: Emit = () => Promise.resolve(false)): Promise<unknown> {
     switch (spec.name) {
       case 'auth':
       case 'hello': {
@@ -284,6 +310,6 @@ export class Session {
     if (!accessAllows(this.access, spec.access)) {
       throw new AsyncmonError('FORBIDDEN', `${spec.name} needs ${spec.access} access; this session has ${this.access}`);
     }
-    return this.host.run(spec, args, this);
+    return this.host.run(spec, args, this, emit);
   }
 }

@@ -15,6 +15,7 @@ import type { HealthResult, StatsResult } from '../src/model.js';
 import type { StatusMessage, ToMain, ToWorker, WorkerConfig, WorkerReport } from './messages.js';
 import { Sentinel } from './sentinel.js';
 import { Session } from './session.js';
+import type { Emit } from './session.js';
 import { Watcher } from './watcher.js';
 
 interface WorkerInit {
@@ -25,7 +26,9 @@ interface WorkerInit {
 /** Pending calls to the main thread, answered by `reply` messages or timed out. */
 class MainBridge {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; cmd: string }>();
+  /** Where the chunks of streamed calls go; resolves false when their client is gone. */
+  private readonly streams = new Map<number, (items: unknown[]) => Promise<boolean>>();
   constructor(
     private readonly port: MessagePort,
     private readonly timeoutMs: number,
@@ -34,13 +37,52 @@ class MainBridge {
   call(cmd: string, args: Args, by: string): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new AsyncmonError('BLOCKED', `the main thread did not answer ${cmd} within ${formatDuration(this.timeoutMs)}`));
-      }, this.timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, timer: this.deadline(id, cmd), cmd });
       this.send({ type: 'call', id, cmd, args, by });
     });
+  }
+
+  /**
+   * A call answered in chunks, each handed to `onChunk` before the next is asked for. The
+   * deadline runs only while the main thread has the turn, not while a client reads.
+   */
+  stream(cmd: string, args: Args, by: string, onChunk: (items: unknown[]) => Promise<boolean>): Promise<unknown> {
+    const id = this.nextId;
+    this.streams.set(id, onChunk);
+    return this.call(cmd, args, by).finally(() => this.streams.delete(id));
+  }
+
+  /** A chunk of streamed call `id`: pass it on, then let the main thread go on (or stop). */
+  chunk(id: number, items: unknown[]): void {
+    const p = this.pending.get(id);
+    const onChunk = this.streams.get(id);
+    if (!p || !onChunk) {
+      this.send({ type: 'ack', id, stop: true });
+      return;
+    }
+    clearTimeout(p.timer);
+    void onChunk(items).then(
+      (more) => {
+        if (this.pending.get(id) !== p) return this.send({ type: 'ack', id, stop: true });
+        if (!more) {
+          this.pending.delete(id);
+          p.reject(new AsyncmonError('UNAVAILABLE', 'the client went away'));
+          return this.send({ type: 'ack', id, stop: true });
+        }
+        p.timer = this.deadline(id, p.cmd);
+        this.send({ type: 'ack', id, stop: false });
+      },
+      () => this.send({ type: 'ack', id, stop: true }),
+    );
+  }
+
+  private deadline(id: number, cmd: string): NodeJS.Timeout {
+    return setTimeout(() => {
+      const p = this.pending.get(id);
+      if (!p) return;
+      this.pending.delete(id);
+      p.reject(new AsyncmonError('BLOCKED', `the main thread did not answer ${cmd} within ${formatDuration(this.timeoutMs)}`));
+    }, this.timeoutMs);
   }
 
   send(msg: ToMain): void {
@@ -110,7 +152,7 @@ function main(): void {
     return bridge.call(cmd, args, by);
   };
 
-  const run = async (spec: CommandSpec, args: Args, session: Session): Promise<unknown> => {
+  const run = async (spec: CommandSpec, args: Args, session: Session, emit: Emit): Promise<unknown> => {
     switch (spec.name) {
       case 'health': {
         const h = health();
@@ -130,6 +172,11 @@ function main(): void {
         const s = (await callMain('stats', args, session.peer)) as StatsResult;
         s.blocked = sentinel.history();
         return s;
+      }
+      case 'promises-all': {
+        const blockedMs = sentinel.blockedMs();
+        if (blockedMs > 0) throw blockedError(blockedMs);
+        return bridge.stream(spec.name, args, session.peer, (items) => emit({ event: 'items', items }));
       }
       default:
         return callMain(spec.name, args, session.peer);
@@ -177,6 +224,9 @@ function main(): void {
     switch (msg.type) {
       case 'reply':
         bridge.settle(msg.id, msg.ok, msg.result, msg.error);
+        break;
+      case 'chunk':
+        bridge.chunk(msg.id, msg.items);
         break;
       case 'status':
         status = msg;

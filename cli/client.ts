@@ -24,6 +24,8 @@ const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 export class AgentClient {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  /** Parts of streamed answers, by request id. */
+  private readonly parts = new Map<number, { onItems: (items: unknown[]) => void; rearm: () => void }>();
   private readonly updateListeners = new Set<(e: UpdateEvent) => void>();
   private closeListeners = new Set<(err?: Error) => void>();
   private closed = false;
@@ -92,6 +94,30 @@ export class AgentClient {
     });
   }
 
+  /**
+   * A streamed request (`promises-all`): `onItems` gets each slice as it arrives, and the
+   * promise resolves with the final result. The timeout applies between parts, not to the whole.
+   */
+  stream(cmd: string, args: Record<string, unknown>, onItems: (items: unknown[]) => void, timeoutMs = this.timeoutMs): Promise<unknown> {
+    if (this.closed) return Promise.reject(new AsyncmonError('UNAVAILABLE', 'not connected'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const expire = () => {
+        this.pending.delete(id);
+        this.parts.delete(id);
+        reject(new AsyncmonError('UNAVAILABLE', `the agent did not answer ${cmd} within ${timeoutMs} ms`));
+      };
+      const entry = { resolve, reject, timer: setTimeout(expire, timeoutMs) };
+      const rearm = () => {
+        clearTimeout(entry.timer);
+        entry.timer = setTimeout(expire, timeoutMs);
+      };
+      this.pending.set(id, entry);
+      this.parts.set(id, { onItems, rearm });
+      this.socket.write(JSON.stringify({ id, cmd, args }) + '\n');
+    });
+  }
+
   onUpdate(fn: (e: UpdateEvent) => void): () => void {
     this.updateListeners.add(fn);
     return () => this.updateListeners.delete(fn);
@@ -114,6 +140,13 @@ export class AgentClient {
       return;
     }
     if ('event' in msg) {
+      const { id, items } = msg as { id?: unknown; items?: unknown };
+      const part = typeof id === 'number' ? this.parts.get(id) : undefined;
+      if (part) {
+        part.rearm();
+        if (Array.isArray(items)) part.onItems(items);
+        return;
+      }
       for (const fn of this.updateListeners) fn(msg);
       return;
     }
@@ -121,6 +154,7 @@ export class AgentClient {
     const p = this.pending.get(msg.id);
     if (!p) return;
     this.pending.delete(msg.id);
+    this.parts.delete(msg.id);
     clearTimeout(p.timer);
     if (msg.ok) p.resolve(msg.result);
     else p.reject(toError(msg));

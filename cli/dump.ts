@@ -14,7 +14,10 @@ interface DumpOptions extends TargetOptions {
   limit?: string;
 }
 
-/** `asyncmon dump`: a full snapshot as versioned JSON, to a file or stdout. */
+/**
+ * `asyncmon dump`: a full snapshot as versioned JSON, to a file or stdout. Lists are capped at
+ * `--limit`, except pending promises at `promises` level: all of them are streamed.
+ */
 export async function dump(opts: DumpOptions): Promise<void> {
   let client: AgentClient | null = null;
   try {
@@ -23,7 +26,14 @@ export async function dump(opts: DumpOptions): Promise<void> {
     ({ client } = await connectTo(opts, 30000));
     const t = timeoutMs(opts, 30000);
     const health = await client.call('health', {}, t);
-    const snapshot = await client.call('snapshot', { limit }, t);
+    const snapshot = (await client.call('snapshot', { limit }, t)) as { tracker?: { level?: string }; promises?: unknown };
+    if (snapshot.tracker?.level === 'promises') {
+      // Every pending promise, not the first `limit`: streamed in slices, the host's loop
+      // running between them.
+      const items: unknown[] = [];
+      const all = (await client.stream('promises-all', {}, (slice) => items.push(...slice), t)) as { total: number };
+      snapshot.promises = { total: all.total, items };
+    }
     const stats = await client.call('stats', {}, t);
     const doc = { format: DUMP_FORMAT, version: DUMP_VERSION, createdAt: new Date().toISOString(), health, stats, snapshot };
     const text = JSON.stringify(doc, null, 2) + '\n';

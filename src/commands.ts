@@ -52,6 +52,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'history', aliases: ['hi'], summary: 'finished, failed and cancelled tasks, newest first', args: [limit], access: 'read', runs: 'main' },
   { name: 'track', aliases: ['tr'], summary: 'set the tracking level (tasks, resources, promises) and stacks (off, tasks, on, N)', args: [{ name: 'level', summary: 'tasks | resources | promises', required: true, type: 'string' }, { name: 'stacks', summary: 'off | tasks | on | N (1 in N)', type: 'string' }], access: 'control', runs: 'main' },
   { name: 'health', aliases: ['he'], summary: 'is the loop alive? answers even while it is blocked', args: [], access: 'read', runs: 'worker' },
+  { name: 'promises-all', aliases: [], summary: 'every pending promise, streamed in slices (items events, then the total)', args: [], access: 'read', runs: 'main', dialects: ['json'], cli: false },
   { name: 'snapshot', aliases: [], summary: 'a bounded snapshot of everything, as data', args: [limit], access: 'read', runs: 'main', dialects: ['json'], cli: false },
   { name: 'watch', aliases: [], summary: 'stream updates: interval in ms, or pause / resume / stop', args: [{ name: 'interval', summary: 'milliseconds between updates (default 1000)', type: 'int' }, { name: 'action', summary: 'start | pause | resume | stop', type: 'string' }], access: 'read', runs: 'worker', dialects: ['json'], cli: false },
   { name: 'console', aliases: ['c'], summary: "a JavaScript REPL in the host's main thread (.exit to return)", args: [], access: 'eval', runs: 'main', dialects: ['text'] },

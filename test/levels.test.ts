@@ -249,6 +249,48 @@ describe('promises level', () => {
   });
 });
 
+describe('the sliced full listing', () => {
+  it('lists every promise pending throughout once, in slices, and none made after it started', async () => {
+    track('tasks'); // a fresh table
+    track('promises', 'off');
+    const kept = sites.pendingPromises(3000);
+    const settleLater: Array<() => void> = [];
+    const settling = Array.from({ length: 500 }, () => new Promise<void>((r) => settleLater.push(r)));
+    const before = snap(10_000).promises.items.map((p) => p.id);
+    expect(before.length).toBeGreaterThanOrEqual(3500);
+    const seen = new Set<string>();
+    let later: string[] = [];
+    let slices = 0;
+    let turns = 0;
+    const probe = setInterval(() => turns++, 0);
+    cleanups.push(() => clearInterval(probe));
+    for await (const slice of agent.promises.slices(400)) {
+      slices++;
+      expect(slice.length).toBeLessThanOrEqual(400);
+      for (const p of slice) {
+        expect(seen.has(p.id), `listed twice: ${p.id}`).toBe(false);
+        seen.add(p.id);
+      }
+      if (slices === 1) {
+        // Between slices the app runs: promises settle and new ones are made.
+        for (const r of settleLater) r();
+        await Promise.all(settling);
+        sites.pendingPromises(200);
+        later = snap(10_000).promises.items.slice(0, 200).map((p) => p.id);
+      }
+    }
+    expect(slices).toBeGreaterThan(1);
+    expect(turns).toBeGreaterThan(0); // the loop turned while listing
+    for (const id of later) expect(seen.has(id), `made after the listing started: ${id}`).toBe(false);
+    // Every promise pending from start to end (the 3000 kept among them) was listed.
+    const pending = new Set(snap(10_000).promises.items.map((p) => p.id));
+    const throughout = before.filter((id) => pending.has(id));
+    expect(throughout.length).toBeGreaterThanOrEqual(3000);
+    for (const id of throughout) expect(seen.has(id), `missing: ${id}`).toBe(true);
+    expect(kept).toHaveLength(3000);
+  });
+});
+
 describe('snapshot limit', () => {
   it('caps every list at limit while total counts all', async () => {
     track('promises', 'on');
