@@ -39,11 +39,14 @@ export interface ReplyMessage {
   error?: { code: ErrorCode; message: string };
 }
 
-/** One slice of a streamed answer (main → worker); the main thread waits for an ack. */
+/**
+ * One slice of a streamed answer (main → worker), as JSON array text: a string crosses threads
+ * as one copy, an array of objects as a structured clone of each. Each is acked by the worker.
+ */
 export interface ChunkMessage {
   type: 'chunk';
   id: number;
-  items: unknown[];
+  json: string;
 }
 
 /** What the worker caches to answer `health` while the loop is blocked (sent once a second). */

@@ -45,6 +45,8 @@ export interface MonitorHandle {
   close(): Promise<void>;
 }
 
+/** Chunks of a streamed answer the main thread may have sent and the worker not yet written. */
+const STREAM_WINDOW = 2;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 const GLOBAL_KEY = Symbol.for('asyncmon.monitor.v1');
 
@@ -173,20 +175,34 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
         worker.postMessage(msg);
       } catch {}
     }
-    /** Streamed calls waiting for the worker to take their last chunk. */
+    /** Streamed calls, told when the worker has written one of their chunks (or stop). */
     const acks = new Map<number, (stop: boolean) => void>();
-    /** Sends a streamed answer chunk by chunk, each once the worker has taken the one before. */
+    /**
+     * Sends a streamed answer chunk by chunk, at most STREAM_WINDOW of them not yet written by
+     * the worker: the next slice is built while the worker writes the last one, and a client
+     * that does not read stops the listing after two slices.
+     */
     async function runStream(id: number, chunks: AsyncGenerator<unknown[], unknown>): Promise<void> {
+      let unacked = 0;
+      let stopped = false;
+      let wake: (() => void) | null = null;
+      acks.set(id, (stop) => {
+        unacked--;
+        if (stop) stopped = true;
+        wake?.();
+      });
       try {
         for (;;) {
-          const step = await chunks.next();
-          if (step.done) return post({ type: 'reply', id, ok: true, result: step.value });
-          post({ type: 'chunk', id, items: step.value });
-          const stop = await new Promise<boolean>((resolve) => acks.set(id, resolve));
-          if (stop) {
+          while (unacked >= STREAM_WINDOW && !stopped) await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
+          if (stopped) {
             await chunks.return(undefined);
             return;
           }
+          const step = await chunks.next();
+          if (step.done) return post({ type: 'reply', id, ok: true, result: step.value });
+          unacked++;
+          post({ type: 'chunk', id, json: JSON.stringify(step.value) });
         }
       } catch (err) {
         post({ type: 'reply', id, ok: false, error: errorResponse(null, err).error });

@@ -322,7 +322,7 @@ export class PromiseTracker {
         const id = this.ids[slot];
         if (id !== 0 && id <= stopAt) chunk.push(this.info(slot, started));
         slot++;
-        if ((slot & 255) === 0 && performance.now() - started > sliceMs) break;
+        if ((slot & 31) === 0 && performance.now() - started > sliceMs) break;
       }
       if (chunk.length > 0) yield chunk;
       if (slot >= this.used) return;

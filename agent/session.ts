@@ -28,8 +28,11 @@ export interface SessionHost {
   closed(session: Session): void;
 }
 
-/** Sends one part of a streamed answer; resolves true once the client may take more. */
-export type Emit = (event: Record<string, unknown>) => Promise<boolean>;
+/**
+ * Sends one part of a streamed answer, an items event whose items are the given JSON array text;
+ * resolves true once the client may take more, false when it is gone.
+ */
+export type Emit = (itemsJson: string) => Promise<boolean>;
 
 const PROMPT = 'asyncmon> ';
 const HTTP_RE = /^(GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|TRACE) \S+ HTTP\/\d|^(GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH) \/|^host:/i;
@@ -191,7 +194,7 @@ export class Session {
       id = req.id;
       const spec = findCommand(req.cmd, 'json');
       const args = checkArgs(spec, req.args);
-      const result = await this.execute(spec, args, (event) => this.emit(req.id, event));
+      const result = await this.execute(spec, args, (itemsJson) => this.emit(req.id, itemsJson));
       this.write(JSON.stringify(okResponse(id, result)) + '\n');
       if (spec.name === 'quit') this.end('');
     } catch (err) {
@@ -263,12 +266,13 @@ export class Session {
 
   /** Auth and access checks, then the command itself. */
   /**
-   * Writes `{"id":…, …event}` and resolves once the socket's buffer is below a quarter of the
-   * output limit again, so a streamed answer goes at the client's pace and never trips it.
+   * Writes `{"id":…,"event":"items","items":[…]}` and resolves once the socket's buffer is below
+   * a quarter of the output limit again, so a streamed answer goes at the client's pace and
+   * never trips it.
    */
-  private emit(id: number | string | null, event: Record<string, unknown>): Promise<boolean> {
+  private emit(id: number | string | null, itemsJson: string): Promise<boolean> {
     if (this.closedFlag) return Promise.resolve(false);
-    this.write(JSON.stringify({ id, ...event }) + '\n');
+    this.write(`{"id":${JSON.stringify(id)},"event":"items","items":${itemsJson}}\n`);
     if (this.closedFlag) return Promise.resolve(false);
     if (this.socket.writableLength <= this.host.limits.maxOutputBytes / 4) return Promise.resolve(true);
     return new Promise((resolve) => {

@@ -28,7 +28,7 @@ class MainBridge {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; cmd: string }>();
   /** Where the chunks of streamed calls go; resolves false when their client is gone. */
-  private readonly streams = new Map<number, (items: unknown[]) => Promise<boolean>>();
+  private readonly streams = new Map<number, (json: string) => Promise<boolean>>();
   constructor(
     private readonly port: MessagePort,
     private readonly timeoutMs: number,
@@ -46,14 +46,14 @@ class MainBridge {
    * A call answered in chunks, each handed to `onChunk` before the next is asked for. The
    * deadline runs only while the main thread has the turn, not while a client reads.
    */
-  stream(cmd: string, args: Args, by: string, onChunk: (items: unknown[]) => Promise<boolean>): Promise<unknown> {
+  stream(cmd: string, args: Args, by: string, onChunk: (json: string) => Promise<boolean>): Promise<unknown> {
     const id = this.nextId;
     this.streams.set(id, onChunk);
     return this.call(cmd, args, by).finally(() => this.streams.delete(id));
   }
 
   /** A chunk of streamed call `id`: pass it on, then let the main thread go on (or stop). */
-  chunk(id: number, items: unknown[]): void {
+  chunk(id: number, json: string): void {
     const p = this.pending.get(id);
     const onChunk = this.streams.get(id);
     if (!p || !onChunk) {
@@ -61,7 +61,7 @@ class MainBridge {
       return;
     }
     clearTimeout(p.timer);
-    void onChunk(items).then(
+    void onChunk(json).then(
       (more) => {
         if (this.pending.get(id) !== p) return this.send({ type: 'ack', id, stop: true });
         if (!more) {
@@ -69,6 +69,7 @@ class MainBridge {
           p.reject(new AsyncmonError('UNAVAILABLE', 'the client went away'));
           return this.send({ type: 'ack', id, stop: true });
         }
+        clearTimeout(p.timer);
         p.timer = this.deadline(id, p.cmd);
         this.send({ type: 'ack', id, stop: false });
       },
@@ -176,7 +177,7 @@ function main(): void {
       case 'promises-all': {
         const blockedMs = sentinel.blockedMs();
         if (blockedMs > 0) throw blockedError(blockedMs);
-        return bridge.stream(spec.name, args, session.peer, (items) => emit({ event: 'items', items }));
+        return bridge.stream(spec.name, args, session.peer, emit);
       }
       default:
         return callMain(spec.name, args, session.peer);
@@ -226,7 +227,7 @@ function main(): void {
         bridge.settle(msg.id, msg.ok, msg.result, msg.error);
         break;
       case 'chunk':
-        bridge.chunk(msg.id, msg.items);
+        bridge.chunk(msg.id, msg.json);
         break;
       case 'status':
         status = msg;

@@ -1,69 +1,55 @@
-// A full listing of many pending promises, built the way the agent builds large answers: in
-// slices through `agent.promises.slices(size)`, yielding to the loop between slices. Measures the
-// total time and how long the main thread was held at once, two ways: the synchronous section of
-// each slice (from the setImmediate that resumes the generator to the slice's arrival; in wall
-// and in CPU time), and a setImmediate probe that records the longest gap between its turns.
+// The host for the listing figures: the agent preloaded at `promises` level (with or without
+// stacks), N pending promises, and a probe of its main thread. The orchestrator is the client:
+// it asks for `promises-all` over the agent's port and times the whole listing, while the probe
+// (a chain of setImmediate turns) records the longest gap between turns, i.e. the longest time
+// nothing else could run on the host's main thread: building slices, posting them to the
+// agent's worker, garbage collection.
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { serve, fullGc } from '../lib/child-side.mjs';
 
 const require = createRequire(import.meta.url);
+const api = require(process.env.BENCH_AGENT_JS.replace(/agent\.js$/, 'index.js'));
+const agent = require(process.env.BENCH_AGENT_JS).getAgent();
 const noop = () => {};
+const keep = [];
+// The agent's worker is unref'd: this keeps the host up until the orchestrator leaves.
+setInterval(noop, 1000);
 
-async function run({ n = 100_000, sliceSize = 5000, serialize = false }) {
-  const agent = require(process.env.BENCH_AGENT_JS).getAgent();
-  if (!agent.promises.enabled) throw new Error('the promise tracker is off: start with ASYNCMON_TRACK=promises');
-  const keep = [];
-  for (let i = 0; i < n; i++) keep.push(new Promise(noop));
-  const pending = agent.promises.size;
-  // Settle the creation burst's GC debt (promoting 100k promises) before timing, so the holds
-  // measured are the listing's own, including the scavenges its allocations cause.
-  fullGc();
-  await new Promise((resolve) => setTimeout(resolve, 20));
+let probe = null;
 
-  // The probe: a chain of immediates; a long gap between two turns is a long hold.
-  let probing = true;
-  let lastTurn = performance.now();
-  let lastTurnCpu = process.cpuUsage();
-  let maxGap = 0;
-  let maxGapCpu = 0;
-  const probe = () => {
-    const now = performance.now();
-    const cpu = process.cpuUsage(lastTurnCpu);
-    if (now - lastTurn > maxGap) maxGap = now - lastTurn;
-    if ((cpu.user + cpu.system) / 1000 > maxGapCpu) maxGapCpu = (cpu.user + cpu.system) / 1000;
-    lastTurn = now;
-    lastTurnCpu = process.cpuUsage();
-    if (probing) setImmediate(probe);
-  };
-  setImmediate(probe);
-
-  let entries = 0;
-  let slices = 0;
-  let maxSlice = 0;
-  let maxSliceCpu = 0;
-  const sliceMs = [];
-  let bytes = 0;
-  const t0 = performance.now();
-  // The generator resumes in a setImmediate callback and runs synchronously until it yields;
-  // the probe's turn just before is the closest start we can see from outside.
-  for await (const chunk of agent.promises.slices(sliceSize)) {
-    if (serialize) bytes += JSON.stringify(chunk).length;
-    const held = performance.now() - lastTurn;
-    if (held > maxSlice) maxSlice = held;
-    sliceMs.push(Math.round(held * 100) / 100);
-    // The same section in CPU time of the process: what the slice costs when nothing else
-    // competes for the core (a preempted slice looks long on the wall clock only).
-    const cpu = process.cpuUsage(lastTurnCpu);
-    const heldCpu = (cpu.user + cpu.system) / 1000;
-    if (heldCpu > maxSliceCpu) maxSliceCpu = heldCpu;
-    slices++;
-    entries += chunk.length;
-  }
-  const totalMs = performance.now() - t0;
-  probing = false;
-  if (keep.length !== n) throw new Error('unreachable');
-  return { n, pending, entries, slices, sliceSize, totalMs, maxSliceMs: maxSlice, maxSliceCpuMs: maxSliceCpu, maxProbeGapMs: maxGap, maxProbeGapCpuMs: maxGapCpu, sliceMs, serialize, bytes };
-}
-
-serve({ run });
+serve({
+  /** The agent's address and token. */
+  start: async () => {
+    const monitor = await api.startMonitor();
+    return { port: monitor.address.port, token: monitor.token, node: process.version };
+  },
+  /** Makes pending promises until the host holds `n`; returns how many the tracker has. */
+  fill: async ({ n }) => {
+    if (!agent.promises.enabled) throw new Error('the promise tracker is off: start with ASYNCMON_TRACK=promises');
+    while (keep.length < n) keep.push(new Promise(noop));
+    // Settle the creation burst's GC debt before timing: the holds measured are the listing's.
+    fullGc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return { pending: agent.promises.size };
+  },
+  probeStart: () => {
+    const p = { on: true, last: performance.now(), lastCpu: process.cpuUsage(), maxGap: 0, maxGapCpu: 0 };
+    const turn = () => {
+      const now = performance.now();
+      const cpu = process.cpuUsage(p.lastCpu);
+      p.maxGap = Math.max(p.maxGap, now - p.last);
+      p.maxGapCpu = Math.max(p.maxGapCpu, (cpu.user + cpu.system) / 1000);
+      p.last = now;
+      p.lastCpu = process.cpuUsage();
+      if (p.on) setImmediate(turn);
+    };
+    setImmediate(turn);
+    probe = p;
+    return true;
+  },
+  probeStop: () => {
+    probe.on = false;
+    return { maxGapMs: probe.maxGap, maxGapCpuMs: probe.maxGapCpu };
+  },
+});
