@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// Prints the README's cost table (Markdown) from bench results, one column per file:
+//
+//   node bench/table.mjs bench/results-node20.json bench/results-node22.json bench/results-node24.json
+//
+// Each file is what `npm run bench` wrote (BENCH_NODE picks the Node it measured). A figure a
+// file lacks (a section left out with --only) is shown as "–".
+import { readFileSync } from 'node:fs';
+
+const files = process.argv.slice(2);
+if (files.length === 0) {
+  process.stderr.write('usage: node bench/table.mjs results.json [more.json …]\n');
+  process.exit(2);
+}
+const runs = files.map((f) => JSON.parse(readFileSync(f, 'utf8')));
+
+const fixed = (digits) => (v) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
+const ratio = fixed(2);
+const ms = (v) => (Number.isFinite(v) ? `${Math.round(v)} ms` : '–');
+const msFine = (v) => (Number.isFinite(v) ? `${v.toFixed(1)} ms` : '–');
+const bytes = (v) => (Number.isFinite(v) ? `+${Math.round(v)} B` : '–');
+
+/** [label, (run) => value, format, budget] */
+const ROWS = [
+  ['HTTP, `tasks` (default)', (r) => r.http?.results.tasks?.ratio, ratio, '≥ 0.97'],
+  ['HTTP, `resources`', (r) => r.http?.results.resources?.ratio, ratio, ''],
+  ['HTTP, `promises`', (r) => r.http?.results.promises?.ratio, ratio, '≥ 0.85'],
+  ['HTTP, `promises`, stacks in tasks', (r) => r.http?.results['promises-st']?.ratio, ratio, '≥ 0.50'],
+  ['HTTP, `promises`, stacks 1 in 64', (r) => r.http?.results['promises-s64']?.ratio, ratio, ''],
+  ['HTTP, `promises`, stacks on', (r) => r.http?.results['promises-on']?.ratio, ratio, ''],
+  ['HTTP, peer: why-is-node-running', (r) => r.http?.results.why?.ratio, ratio, ''],
+  ['HTTP, peer: OTel AsyncHooksContextManager', (r) => r.http?.results['otel-ah']?.ratio, ratio, ''],
+  ['HTTP, peer: OTel AsyncLocalStorageContextManager', (r) => r.http?.results['otel-als']?.ratio, ratio, ''],
+  ['await loop, `tasks` (default)', (r) => r.loop?.results.tasks?.ratio, ratio, '≥ 0.97'],
+  ['await loop, `resources`', (r) => r.loop?.results.resources?.ratio, ratio, ''],
+  ['await loop, `promises`', (r) => r.loop?.results.promises?.ratio, ratio, ''],
+  ['await loop, `promises`, stacks 1 in 64', (r) => r.loop?.results['promises-s64']?.ratio, ratio, ''],
+  ['await loop, peer: why-is-node-running', (r) => r.loop?.results.why?.ratio, ratio, ''],
+  ['await loop, peer: OTel AsyncHooksContextManager', (r) => r.loop?.results['otel-ah']?.ratio, ratio, ''],
+  ['await loop, peer: OTel AsyncLocalStorageContextManager', (r) => r.loop?.results['otel-als']?.ratio, ratio, ''],
+  ['memory per tracked pending promise, no stacks', (r) => r.memory?.results.promises?.addedBytesPerPromise, bytes, '≤ 120 B'],
+  ['memory per tracked pending promise, stacks on', (r) => r.memory?.results['promises-on']?.addedBytesPerPromise, bytes, ''],
+  ['`promises-all` to a client, 1k pending', (r) => r.listing?.results['stacks-off-1000']?.totalMs, ms, ''],
+  ['`promises-all` to a client, 10k pending', (r) => r.listing?.results['stacks-off-10000']?.totalMs, ms, ''],
+  ['`promises-all` to a client, 100k pending', (r) => r.listing?.results['stacks-off-100000']?.totalMs, ms, '≤ 150 ms'],
+  ['longest hold of the main thread, 100k listing', (r) => r.listing?.results['stacks-off-100000']?.maxHoldMs, msFine, '≤ 10 ms'],
+  ['`promises-all`, 100k pending with stacks', (r) => r.listing?.results['stacks-on-100000']?.totalMs, ms, ''],
+  ['longest hold, 100k listing with stacks', (r) => r.listing?.results['stacks-on-100000']?.maxHoldMs, msFine, ''],
+  ['`asyncmon check` wall time (median, Node start-up included)', (r) => r.latency?.checkMedianMs, ms, '≤ 300 ms'],
+  ['`health` reply while the loop is blocked (max)', (r) => r.latency?.blockedReplyMaxMs, msFine, '≤ 250 ms'],
+  ['HTTP while agent clients poll `ps` 640 times a second', (r) => r.clients?.ratio, ratio, '≥ 0.90'],
+];
+
+const major = (r) => `Node ${String(r.node ?? '?').replace(/^v(\d+).*/, '$1')}`;
+const out = [];
+out.push(`| | ${runs.map(major).join(' | ')} | budget |`);
+out.push(`| --- | ${runs.map(() => '---').join(' | ')} | --- |`);
+for (const [label, get, format, budget] of ROWS) out.push(`| ${label} | ${runs.map((r) => format(get(r))).join(' | ')} | ${budget} |`);
+process.stdout.write(`${out.join('\n')}\n`);
