@@ -39,16 +39,16 @@ export class Agent {
   constructor() {
     this.currentTaskId = this.currentTaskId.bind(this);
     const context = this.context;
-    this.promises = new PromiseTracker(DEFAULTS.maxPromises, this.guard, this.policy, context);
+    this.promises = new PromiseTracker(DEFAULTS.maxPromises, this.guard, this.policy, context, !CHEAP_CONTEXT);
     this.resources = new ResourceTracker(DEFAULTS.maxResources, this.guard, this.policy, () => context.current());
     this.http = new HttpTasks({
       registry: this.registry,
       guard: this.guard,
       currentTaskId: this.currentTaskId,
       enter: (rec) => {
-        context.enterCallback(rec);
         // Before Node 24 entering AsyncLocalStorage costs a promise hook for the whole process.
         if (CHEAP_CONTEXT) this.als.enterWith(rec);
+        else context.enterCallback(rec);
       },
     });
     this.http.enable();

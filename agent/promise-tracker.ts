@@ -97,6 +97,12 @@ export class PromiseTracker {
     private readonly guard: FaultGuard,
     private readonly policy: StackPolicy,
     private readonly context: TaskContext,
+    /**
+     * Whether to follow reactions with `before`/`after` hooks to know their task. Not needed
+     * where AsyncLocalStorage is cheap enough to enter per request (Node 24+): two hook calls
+     * per reaction cost more there than a store lookup per promise.
+     */
+    private readonly followReactions = true,
   ) {
     this.max = Math.max(1, Math.min(max, MAX_TRACKED_PROMISES));
     this.onInit = this.onInit.bind(this);
@@ -116,12 +122,11 @@ export class PromiseTracker {
       this.clockTimer = markOwn(setInterval(() => (this.clock = performance.now()), CLOCK_MS));
       this.clockTimer.unref();
     });
-    this.stop = promiseHooks.createHook({
-      init: this.onInit,
-      before: this.onBefore,
-      after: this.onAfter,
-      settled: this.onSettled,
-    }) as () => void;
+    this.stop = promiseHooks.createHook(
+      this.followReactions
+        ? { init: this.onInit, before: this.onBefore, after: this.onAfter, settled: this.onSettled }
+        : { init: this.onInit, settled: this.onSettled },
+    ) as () => void;
     return this;
   }
 

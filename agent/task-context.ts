@@ -23,6 +23,9 @@ export interface TaskRef {
  *    end of that callback, recognised by the callback's `executionAsyncId()`.
  * 3. AsyncLocalStorage, where it is entered: `task()` everywhere, request tasks on Node ≥ 24.
  *
+ * On Node 24+, where AsyncLocalStorage rides on AsyncContextFrame, request tasks enter it and
+ * the tracker does not follow reactions: the store alone says which task runs.
+ *
  * What this misses before Node 24, and AsyncLocalStorage would catch: code a request runs from
  * a timer or an I/O callback of its own (not a promise reaction) is not attributed to it.
  */
