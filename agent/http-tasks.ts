@@ -98,8 +98,8 @@ export class HttpTasks {
 
   private begin(kind: TaskKind, name: string, detail: string | undefined, target: object): TaskRecord | null {
     // An incoming request comes from outside: never the child of whatever the connection's
-    // async context still carries (before Node 24, enterWith sticks to the socket, so the
-    // previous request on a keep-alive connection would look like its parent).
+    // context still carries (the previous request on a keep-alive connection, whose callback
+    // context lasts until it ends, would look like its parent).
     const parentId = kind === 'http-server' ? null : this.ctx.currentTaskId() || null;
     const rec = this.ctx.registry.start({ kind, name, detail, parentId });
     if (rec) (target as Tagged)[TASK] = rec;
