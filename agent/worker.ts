@@ -258,7 +258,11 @@ function main(): void {
 
   const report = (r: WorkerReport) => port.postMessage(r);
   let fellBack = false;
+  let listening = false;
   server.on('error', (err: NodeJS.ErrnoException) => {
+    // Once listening, an error is a failed accept (too many open files, say): that one
+    // connection is lost, the server goes on accepting.
+    if (listening) return;
     if (err.code === 'EADDRINUSE' && !config.portExplicit && !config.socket && !fellBack) {
       fellBack = true;
       server.listen(0, config.host);
@@ -269,6 +273,7 @@ function main(): void {
     shutdown();
   });
   server.on('listening', () => {
+    listening = true;
     const addr = server.address();
     if (typeof addr === 'string' || addr === null) report({ type: 'listening', host: config.host, port: null, socket: config.socket, fellBack });
     else report({ type: 'listening', host: addr.address, port: addr.port, socket: null, fellBack });
