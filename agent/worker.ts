@@ -26,7 +26,17 @@ interface WorkerInit {
 /** Pending calls to the main thread, answered by `reply` messages or timed out. */
 class MainBridge {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; cmd: string }>();
+  private readonly pending = new Map<
+    number,
+    {
+      resolve: (v: unknown) => void;
+      reject: (e: Error) => void;
+      timer: NodeJS.Timeout | null;
+      cmd: string;
+      /** Chunks of a streamed call handed to the client and not yet taken by it. */
+      writing: number;
+    }
+  >();
   /** Where the chunks of streamed calls go; resolves false when their client is gone. */
   private readonly streams = new Map<number, (json: string) => Promise<boolean>>();
   constructor(
@@ -37,7 +47,7 @@ class MainBridge {
   call(cmd: string, args: Args, by: string): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, timer: this.deadline(id, cmd), cmd });
+      this.pending.set(id, { resolve, reject, timer: this.deadline(id, cmd), cmd, writing: 0 });
       this.send({ type: 'call', id, cmd, args, by });
     });
   }
@@ -60,17 +70,20 @@ class MainBridge {
       this.send({ type: 'ack', id, stop: true });
       return;
     }
-    clearTimeout(p.timer);
+    // While the client takes a chunk the main thread is not the one late: no deadline.
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = null;
+    p.writing++;
     void onChunk(json).then(
       (more) => {
+        p.writing--;
         if (this.pending.get(id) !== p) return this.send({ type: 'ack', id, stop: true });
         if (!more) {
           this.pending.delete(id);
           p.reject(new AsyncmonError('UNAVAILABLE', 'the client went away'));
           return this.send({ type: 'ack', id, stop: true });
         }
-        clearTimeout(p.timer);
-        p.timer = this.deadline(id, p.cmd);
+        if (p.writing === 0) p.timer = this.deadline(id, p.cmd);
         this.send({ type: 'ack', id, stop: false });
       },
       () => this.send({ type: 'ack', id, stop: true }),
@@ -93,7 +106,7 @@ class MainBridge {
   /** Fails every call still waiting (the main thread is blocked; late replies are ignored). */
   rejectAll(err: Error): void {
     for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
+      if (p.timer) clearTimeout(p.timer);
       p.reject(err);
     }
     this.pending.clear();
@@ -103,7 +116,7 @@ class MainBridge {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
-    clearTimeout(p.timer);
+    if (p.timer) clearTimeout(p.timer);
     if (ok) p.resolve(result);
     else p.reject(new AsyncmonError((error?.code ?? 'INTERNAL') as AsyncmonError['code'], error?.message ?? 'failed'));
   }

@@ -50,13 +50,14 @@ describe('promises-all', () => {
     }
   }, 30_000);
 
-  it('goes at the pace of a client that stops reading for a while, more than its output limit', async () => {
+  it('goes at the pace of a client that stops reading, for longer than a call may take', async () => {
     const c = await openJson(app.port, app.token);
     try {
       c.socket.pause();
       const id = c.sendRequest('promises-all');
-      // Unread, the answer would be over the limit (4 MiB) long before this: the agent waits.
-      await new Promise((r) => setTimeout(r, 1500));
+      // Unread, the answer would be over the output limit (4 MiB) long before this, and the
+      // pause is longer than the deadline for the main thread's answers: the agent waits.
+      await new Promise((r) => setTimeout(r, DEFAULTS.limits.callTimeoutMs + 1000));
       expect(c.isClosed).toBe(false);
       c.socket.resume();
       const { items, res } = await collect(c, id);
