@@ -41,10 +41,10 @@ const S = {
     concurrency: Number(option('--concurrency', 48)),
     client: option('--client', 'raw'),
     firstWarmupMs: QUICK ? 500 : 1000,
-    warmupMs: QUICK ? 300 : 300,
-    durationMs: QUICK ? 800 : 1500,
+    warmupMs: QUICK ? 300 : 500,
+    durationMs: QUICK ? 1000 : 2000,
   },
-  loop: { firstWarmupMs: QUICK ? 300 : 500, warmupMs: QUICK ? 100 : 200, durationMs: QUICK ? 400 : 800 },
+  loop: { firstWarmupMs: QUICK ? 300 : 500, warmupMs: QUICK ? 100 : 200, durationMs: QUICK ? 400 : 1000 },
   memory: { n: 100_000, reps: QUICK ? 1 : 3 },
   listing: { reps: QUICK ? 1 : 5 },
   latency: { checkRuns: QUICK ? 5 : 15, blocks: QUICK ? 1 : 3 },
@@ -114,43 +114,16 @@ const log = (line = '') => process.stderr.write(`${line}\n`);
 // ---------------------------------------------------------------------------------------------
 // Throughput: HTTP and the await loop, every setting side by side, rounds interleaved
 
-/**
- * Runs `measure(c)` for every setting, S.rounds rounds. Each setting runs between two runs of
- * the baseline (B c1 B c2 B … cn B, the order of the settings rotated each round), and its
- * ratio for the round is against the mean of those two: on a shared machine whose speed drifts
- * by a third from one minute to the next, only windows seconds apart compare.
- * Returns `samples[key][round]` and, for each setting, `around[key][round] = [before, after]`.
- */
-async function interleaved(measure, describeRound) {
-  const samples = Object.fromEntries(CONFIGS.map((c) => [c.key, []]));
-  const around = Object.fromEntries(CONFIGS.map((c) => [c.key, []]));
-  const others = CONFIGS.filter((c) => c !== BASELINE);
-  for (let r = 0; r < S.rounds; r++) {
-    const k = r % others.length;
-    const order = [...others.slice(k), ...others.slice(0, k)];
-    let before = await measure(BASELINE);
-    const baselines = [before];
-    for (const c of order) {
-      samples[c.key][r] = await measure(c);
-      const after = await measure(BASELINE);
-      around[c.key][r] = [before, after];
-      baselines.push(after);
-      before = after;
-    }
-    samples[BASELINE.key][r] = baselines;
-    log(`  round ${r + 1}/${S.rounds}: ${describeRound(samples, r)}`);
-  }
-  return { samples, around };
+/** The settings in round `r`'s order: rotated each round so no setting always runs first. */
+function roundOrder(r) {
+  const k = r % CONFIGS.length;
+  return [...CONFIGS.slice(k), ...CONFIGS.slice(0, k)];
 }
 
-/** The median of a setting's values and of its per-round ratios to the baseline around it. */
-function ratios({ samples, around }, key, field) {
-  if (key === BASELINE.key) {
-    const values = samples[key].flat().map((s) => s[field]);
-    return { values: values.map((v) => round(v, 1)), median: round(median(values), 1), ratios: [], ratio: 1, ratioMin: 1, ratioMax: 1 };
-  }
+/** The median of `samples[key][*][field]` and of its per-round ratios to no agent. */
+function ratios(samples, key, field) {
   const values = samples[key].map((s) => s[field]);
-  const rs = samples[key].map((s, r) => s[field] / ((around[key][r][0][field] + around[key][r][1][field]) / 2));
+  const rs = samples[key].map((s, r) => s[field] / samples[BASELINE.key][r][field]);
   return {
     values: values.map((v) => round(v, 1)),
     median: round(median(values), 1),
@@ -164,18 +137,15 @@ function ratios({ samples, around }, key, field) {
 /**
  * Per setting: throughput per wall-clock second (`wallField`, the figure budgets are judged on)
  * and per CPU-second of the measured process (`cpuField`, robust to other processes taking the
- * core), each as a median and as the median of per-round ratios to the baseline around it.
+ * core), each as a median and as the median of per-round ratios to no agent.
  */
-function summarize(run, wallField, cpuField) {
+function summarize(samples, wallField, cpuField) {
   const out = {};
   for (const c of CONFIGS) {
-    out[c.key] = { label: c.label, agent: c.agent ?? null, ...ratios(run, c.key, wallField), perCpuSecond: ratios(run, c.key, cpuField) };
+    out[c.key] = { label: c.label, agent: c.agent, ...ratios(samples, c.key, wallField), perCpuSecond: ratios(samples, c.key, cpuField) };
   }
   return out;
 }
-
-/** Every sample of setting `key` (the baseline has several per round). */
-const allSamples = (run, key) => run.samples[key].flat();
 
 async function benchHttp() {
   const { concurrency, client, firstWarmupMs, warmupMs, durationMs } = S.http;
@@ -195,25 +165,25 @@ async function benchHttp() {
   for (const c of CONFIGS) {
     await load.request('run', { port: ports[c.key], concurrency, client, warmupMs: 0, durationMs: firstWarmupMs }, runTimeout + firstWarmupMs);
   }
-  const measure = async (c) => {
-    await servers[c.key].request('mark');
-    const res = await load.request('run', { port: ports[c.key], concurrency, client, warmupMs, durationMs }, runTimeout);
-    const busy = await servers[c.key].request('busy');
-    if (res.requests === 0) throw new Error(`HTTP ${c.label}: no request completed (${res.errors} errors)`);
-    return { ...res, ...busy };
-  };
-  const run = await interleaved(measure, (samples, r) =>
-    CONFIGS.filter((c) => c !== BASELINE).map((c) => `${c.key} ${Math.round(samples[c.key][r].rps)}`).join(', '),
-  );
+  const samples = Object.fromEntries(CONFIGS.map((c) => [c.key, []]));
+  for (let r = 0; r < S.rounds; r++) {
+    for (const c of roundOrder(r)) {
+      await servers[c.key].request('mark');
+      const res = await load.request('run', { port: ports[c.key], concurrency, client, warmupMs, durationMs }, runTimeout);
+      const busy = await servers[c.key].request('busy');
+      if (res.requests === 0) throw new Error(`HTTP ${c.label}: no request completed (${res.errors} errors)`);
+      samples[c.key][r] = { ...res, ...busy };
+    }
+    log(`  round ${r + 1}/${S.rounds}: ${CONFIGS.map((c) => `${c.key} ${Math.round(samples[c.key][r].rps)}`).join(', ')}`);
+  }
   await Promise.all([load.kill(), ...Object.values(servers).map((s) => s.kill())]);
-  const table = summarize(run, 'rps', 'servedPerCpuSec');
+  const table = summarize(samples, 'rps', 'servedPerCpuSec');
   for (const c of CONFIGS) {
-    const all = allSamples(run, c.key);
-    table[c.key].serverElu = round(median(all.map((s) => s.elu)), 3);
-    table[c.key].serverCpu = round(median(all.map((s) => s.cpu)), 3);
-    table[c.key].loadCpu = round(median(all.map((s) => s.loadCpu)), 3);
-    table[c.key].connections = max(all.map((s) => s.connections));
-    table[c.key].errors = all.reduce((a, s) => a + s.errors, 0);
+    table[c.key].serverElu = round(median(samples[c.key].map((s) => s.elu)), 3);
+    table[c.key].serverCpu = round(median(samples[c.key].map((s) => s.cpu)), 3);
+    table[c.key].loadCpu = round(median(samples[c.key].map((s) => s.loadCpu)), 3);
+    table[c.key].connections = max(samples[c.key].map((s) => s.connections));
+    table[c.key].errors = samples[c.key].reduce((a, s) => a + s.errors, 0);
   }
   return { node, settings: S.http, rounds: S.rounds, unit: 'requests/s', results: table };
 }
@@ -225,13 +195,14 @@ async function benchLoop() {
   for (const c of CONFIGS) loops[c.key] = startChild('await-loop.mjs', { ...childOptions(c), cpu: SERVER_CPU });
   const timeout = warmupMs + durationMs + 15_000;
   for (const c of CONFIGS) await loops[c.key].request('run', { warmupMs: 0, durationMs: firstWarmupMs }, timeout + firstWarmupMs);
-  const run = await interleaved(
-    (c) => loops[c.key].request('run', { warmupMs, durationMs }, timeout),
-    (samples, r) => CONFIGS.filter((c) => c !== BASELINE).map((c) => `${c.key} ${Math.round(samples[c.key][r].opsPerSec / 1000)}k`).join(', '),
-  );
+  const samples = Object.fromEntries(CONFIGS.map((c) => [c.key, []]));
+  for (let r = 0; r < S.rounds; r++) {
+    for (const c of roundOrder(r)) samples[c.key][r] = await loops[c.key].request('run', { warmupMs, durationMs }, timeout);
+    log(`  round ${r + 1}/${S.rounds}: ${CONFIGS.map((c) => `${c.key} ${Math.round(samples[c.key][r].opsPerSec / 1000)}k`).join(', ')}`);
+  }
   await Promise.all(Object.values(loops).map((l) => l.kill()));
-  const table = summarize(run, 'opsPerSec', 'opsPerCpuSec');
-  for (const c of CONFIGS) table[c.key].cpuShare = round(median(allSamples(run, c.key).map((s) => s.cpuShare)), 3);
+  const table = summarize(samples, 'opsPerSec', 'opsPerCpuSec');
+  for (const c of CONFIGS) table[c.key].cpuShare = round(median(samples[c.key].map((s) => s.cpuShare)), 3);
   return { settings: S.loop, rounds: S.rounds, unit: 'iterations/s', results: table };
 }
 
