@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { snapshot, task, track, where } from '../agent/index.js';
 import { getAgent } from '../agent/agent.js';
-import { waitUntil } from './helpers/child.js';
+import { httpGet, waitUntil } from './helpers/child.js';
 import { cleanupsAfterEach, found, gate, markLine, thrown } from './helpers/in-process.js';
 
 type Task = typeof task;
@@ -112,18 +112,7 @@ describe('where a task waits (promises level, stacks on)', () => {
 // the whole process): the code after a handler's first real await is attributed to its request
 // through the promise hooks' before/after events instead. These specify that attribution.
 describe('promises inside HTTP handlers, after their first real await', () => {
-  function get(port: number, path: string): Promise<string> {
-    return new Promise<string>((res, rej) => {
-      http
-        .get({ host: '127.0.0.1', port, path, agent: false }, (r) => {
-          let text = '';
-          r.setEncoding('utf8');
-          r.on('data', (d: string) => (text += d));
-          r.on('end', () => res(text));
-        })
-        .on('error', rej);
-    });
-  }
+  const get = (port: number, path: string) => httpGet(port, path, 10_000);
 
   async function start(gates: Record<string, Promise<unknown>>): Promise<number> {
     const server = sites.parkedAfterIoServer(gates, task);
