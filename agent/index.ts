@@ -4,15 +4,15 @@
  */
 import { parseLevel, parseStacks } from '../src/levels.js';
 import type { CancelResult, Level, Snapshot, StacksMode, TrackerStatus, TreeNode, WhereInfo, HandleInfo, Page } from '../src/model.js';
-import { getAgent } from './agent.js';
-import { cancelById, listHandles, takeSnapshot, taskTree, whereTask } from './queries.js';
-import type { SnapshotOptions } from './queries.js';
+import { getAgent } from './host/agent.js';
+import { cancelById, listHandles, takeSnapshot, taskTree, whereTask } from './host/queries.js';
+import type { SnapshotOptions } from './host/queries.js';
 
-export { task } from './task.js';
-export { startMonitor } from './monitor.js';
-export type { MonitorHandle, MonitorOptions } from './monitor.js';
-export type { TaskOptions } from './task.js';
-export type { SnapshotOptions } from './queries.js';
+export { task } from './host/task.js';
+export { startMonitor } from './host/monitor.js';
+export type { MonitorHandle, MonitorOptions } from './host/monitor.js';
+export type { TaskOptions } from './host/task.js';
+export type { SnapshotOptions } from './host/queries.js';
 export { AsyncmonError } from '../src/errors.js';
 export type { ErrorCode } from '../src/errors.js';
 export type {

@@ -5,10 +5,10 @@
  * it off. In worker threads (which inherit preloads) it does nothing: one agent per process.
  */
 import { isMainThread } from 'node:worker_threads';
-import { getAgent } from './agent.js';
-import { readEnv } from './config.js';
-import { startMonitor, warn } from './monitor.js';
-import { runOwn } from './own-scope.js';
+import { getAgent } from './host/agent.js';
+import { readEnv } from './host/config.js';
+import { startMonitor, warn } from './host/monitor.js';
+import { runOwn } from './host/own-scope.js';
 
 function register(): void {
   try {

@@ -13,8 +13,8 @@ import { resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cancel, handles, snapshot, task, track } from '../agent/index.js';
 import type { HandleInfo } from '../agent/index.js';
-import { getAgent } from '../agent/agent.js';
-import { AGENT_DIR } from '../agent/stack-capture.js';
+import { getAgent } from '../agent/host/agent.js';
+import { AGENT_DIR } from '../agent/host/stack-capture.js';
 import { waitUntil } from './helpers/child.js';
 import { cleanupsAfterEach, found, gate, marked, thrown } from './helpers/in-process.js';
 

@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { snapshot, task, track } from '../agent/index.js';
-import { getAgent } from '../agent/agent.js';
+import { getAgent } from '../agent/host/agent.js';
 import { DEFAULTS } from '../src/defaults.js';
 import { waitUntil } from './helpers/child.js';
 import { found, gate } from './helpers/in-process.js';

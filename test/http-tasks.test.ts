@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { snapshot, task, track } from '../agent/index.js';
 import type { HistoryEntry, TaskInfo } from '../agent/index.js';
-import { getAgent } from '../agent/agent.js';
+import { getAgent } from '../agent/host/agent.js';
 import { waitUntil } from './helpers/child.js';
 import { cleanupsAfterEach, found, gate } from './helpers/in-process.js';
 

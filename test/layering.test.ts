@@ -144,9 +144,9 @@ describe('the import scanner', () => {
   });
 
   it('detects each kind of violation, and names file and line', () => {
-    const core = ["import { x } from './ok.js';", "import type { Agent } from '../agent/agent.js';", "import { AsyncLocalStorage } from 'node:async_hooks';", "import net = require('net');", "const c = require('commander');", "void import('blessed');"].join('\n');
+    const core = ["import { x } from './ok.js';", "import type { Agent } from '../agent/host/agent.js';", "import { AsyncLocalStorage } from 'node:async_hooks';", "import net = require('net');", "const c = require('commander');", "void import('blessed');"].join('\n');
     expect(checkFile('src/bad.ts', core).map(format)).toEqual([
-      "src/bad.ts:2: imports '../agent/agent.js': src/ is the pure core and imports nothing from agent/",
+      "src/bad.ts:2: imports '../agent/host/agent.js': src/ is the pure core and imports nothing from agent/",
       "src/bad.ts:3: imports 'node:async_hooks': src/ is the pure core and does not import async_hooks",
       "src/bad.ts:4: imports 'net': src/ is the pure core and does not import net",
       "src/bad.ts:5: imports 'commander': src/ is the pure core and does not import commander",

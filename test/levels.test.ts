@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { snapshot, task, track, AsyncmonError } from '../agent/index.js';
 import type { Snapshot } from '../agent/index.js';
-import { getAgent } from '../agent/agent.js';
+import { getAgent } from '../agent/host/agent.js';
 import { waitUntil } from './helpers/child.js';
 import { cleanupsAfterEach, found, gate, markLine } from './helpers/in-process.js';
 

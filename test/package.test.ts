@@ -226,9 +226,9 @@ describe('the installed package', () => {
     });
   });
 
-  // Known bug: `ownScope` (agent/own-scope.ts) and OWN_DIRS (agent/stack-capture.ts) are per copy
+  // Known bug: `ownScope` (agent/host/own-scope.ts) and OWN_DIRS (agent/host/stack-capture.ts) are per copy
   // of the package, so the promises task() makes for itself through the second copy show in the
-  // agent's listings (sites in node_modules/asyncmon/dist/agent/task.js). Drop `.fails` when fixed.
+  // agent's listings (sites in node_modules/asyncmon/dist/agent/host/task.js). Drop `.fails` when fixed.
   it("with two copies, the second copy's own promises stay out of the listings", async () => {
     const r = await runInApp('pack-two-copies.cjs', { nodeArgs: ['--require', REGISTER], env: { ASYNCMON_TRACK: 'promises', ASYNCMON_STACKS: 'on' } });
     expect(r.code, r.output).toBe(0);

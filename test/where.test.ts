@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { snapshot, task, track, where } from '../agent/index.js';
-import { getAgent } from '../agent/agent.js';
+import { getAgent } from '../agent/host/agent.js';
 import { httpGet, waitUntil } from './helpers/child.js';
 import { cleanupsAfterEach, found, gate, markLine, thrown } from './helpers/in-process.js';
 

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { DEFAULTS } from '../src/defaults.js';
-import type { Level, StacksMode, TrackerStatus } from '../src/model.js';
+import { DEFAULTS } from '../../src/defaults.js';
+import type { Level, StacksMode, TrackerStatus } from '../../src/model.js';
 import { Census } from './census.js';
 import { FaultGuard } from './fault-guard.js';
 import { HttpTasks } from './http-tasks.js';

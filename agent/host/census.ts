@@ -1,7 +1,7 @@
 import type * as InspectorModule from 'node:inspector';
 import type { Session as SessionType } from 'node:inspector';
 import { fileURLToPath } from 'node:url';
-import type { HandleInfo, HandleKind, Site } from '../src/model.js';
+import type { HandleInfo, HandleKind, Site } from '../../src/model.js';
 import { isOwn, runOwn } from './own-scope.js';
 
 /** A live object found by the census, with what cancel needs to stop it. */

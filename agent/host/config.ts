@@ -1,6 +1,6 @@
-import { ENV } from '../src/defaults.js';
-import { parseLevel, parseStacks } from '../src/levels.js';
-import type { Level, StacksMode } from '../src/model.js';
+import { ENV } from '../../src/defaults.js';
+import { parseLevel, parseStacks } from '../../src/levels.js';
+import type { Level, StacksMode } from '../../src/model.js';
 
 /** What the environment asks of the agent at start. */
 export interface EnvConfig {

@@ -1,10 +1,10 @@
 import { inspect } from 'node:util';
 import { runInThisContext } from 'node:vm';
-import type { Args } from '../src/commands.js';
-import { DEFAULTS } from '../src/defaults.js';
-import { AsyncmonError } from '../src/errors.js';
-import { parseLevel, parseStacks } from '../src/levels.js';
-import type { Page, PromisesResult, StatsResult, TaskInfo } from '../src/model.js';
+import type { Args } from '../../src/commands.js';
+import { DEFAULTS } from '../../src/defaults.js';
+import { AsyncmonError } from '../../src/errors.js';
+import { parseLevel, parseStacks } from '../../src/levels.js';
+import type { Page, PromisesResult, StatsResult, TaskInfo } from '../../src/model.js';
 import type { Agent } from './agent.js';
 import { cancelById, listHandles, listTasks, takeSnapshot, taskTree, whereTask } from './queries.js';
 

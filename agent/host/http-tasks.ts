@@ -1,7 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
-import type { TaskKind } from '../src/model.js';
+import type { TaskKind } from '../../src/model.js';
 import type { FaultGuard } from './fault-guard.js';
 import { isOwn } from './own-scope.js';
 import type { CancelEffect, TaskRecord, TaskRegistry } from './task-registry.js';

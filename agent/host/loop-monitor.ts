@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { EventLoopUtilization, IntervalHistogram } from 'node:perf_hooks';
-import type { LoopStats } from '../src/model.js';
+import type { LoopStats } from '../../src/model.js';
 import { markOwn, ownResourceCounts, runOwn } from './own-scope.js';
 
 /** One second of loop health, for percentiles over a window and the TUI's sparkline. */

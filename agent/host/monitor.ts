@@ -2,17 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { DEFAULTS, ENV } from '../src/defaults.js';
-import { writeDiscovery, removeDiscovery } from '../src/discovery.js';
-import { AsyncmonError } from '../src/errors.js';
-import { parseLevel, parseStacks } from '../src/levels.js';
-import type { Level, StacksMode } from '../src/model.js';
+import { DEFAULTS, ENV } from '../../src/defaults.js';
+import { writeDiscovery, removeDiscovery } from '../../src/discovery.js';
+import { AsyncmonError } from '../../src/errors.js';
+import { parseLevel, parseStacks } from '../../src/levels.js';
+import type { Level, StacksMode } from '../../src/model.js';
 import { getAgent } from './agent.js';
 import type { Agent } from './agent.js';
 import { ConsoleBridge } from './console-bridge.js';
 import { execute, streamOf } from './executor.js';
-import { errorResponse } from '../src/protocol.js';
-import type { ToMain, ToWorker, WorkerConfig, WorkerReport } from './messages.js';
+import { errorResponse } from '../../src/protocol.js';
+import type { ToMain, ToWorker, WorkerConfig, WorkerReport } from '../messages.js';
 import { listTasks } from './queries.js';
 import { claimNewHandles, markOwn, runOwn } from './own-scope.js';
 
@@ -50,10 +50,11 @@ const STREAM_WINDOW = 2;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 const GLOBAL_KEY = Symbol.for('asyncmon.monitor.v1');
 
+/** The worker thread's entry, in the sibling room: built JavaScript, never imported. */
 function workerPath(): string {
-  const sibling = join(__dirname, 'worker.js');
-  // Under a TypeScript test runner this file is agent/monitor.ts: use the build's worker.
-  return existsSync(sibling) ? sibling : join(__dirname, '..', 'dist', 'agent', 'worker.js');
+  const built = join(__dirname, '..', 'worker', 'worker.js');
+  // Under a TypeScript test runner this file is agent/host/monitor.ts: use the build's worker.
+  return existsSync(built) ? built : join(__dirname, '..', '..', 'dist', 'agent', 'worker', 'worker.js');
 }
 
 function resolveConfig(opts: MonitorOptions, env: NodeJS.ProcessEnv): WorkerConfig {
@@ -92,7 +93,7 @@ function resolveConfig(opts: MonitorOptions, env: NodeJS.ProcessEnv): WorkerConf
 function version(): string {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require(join(__dirname, '..', '..', 'package.json')) as { version: string }).version;
+    return (require(join(__dirname, '..', '..', '..', 'package.json')) as { version: string }).version;
   } catch {
     return 'unknown';
   }

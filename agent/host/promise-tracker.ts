@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { promiseHooks } from 'node:v8';
-import { formatSite } from '../src/format.js';
-import type { PromiseGroup, PromiseInfo, Site } from '../src/model.js';
+import { formatSite } from '../../src/format.js';
+import type { PromiseGroup, PromiseInfo, Site } from '../../src/model.js';
 import type { FaultGuard } from './fault-guard.js';
 import { markOwn, ownScope, runOwn } from './own-scope.js';
 import { captureStack, stackSite } from './stack-capture.js';

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import { DEFAULTS } from '../src/defaults.js';
-import { AsyncmonError } from '../src/errors.js';
-import { formatSite } from '../src/format.js';
-import type { CancelResult, HandleInfo, Page, Snapshot, TaskInfo, TreeNode, WhereInfo } from '../src/model.js';
+import { DEFAULTS } from '../../src/defaults.js';
+import { AsyncmonError } from '../../src/errors.js';
+import { formatSite } from '../../src/format.js';
+import type { CancelResult, HandleInfo, Page, Snapshot, TaskInfo, TreeNode, WhereInfo } from '../../src/model.js';
 import type { Agent } from './agent.js';
 import type { LiveHandle } from './census.js';
 import { stackFrames, stackSite } from './stack-capture.js';

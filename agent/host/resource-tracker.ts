@@ -1,7 +1,7 @@
 import { createHook } from 'node:async_hooks';
 import type { AsyncHook } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import type { ResourceInfo } from '../src/model.js';
+import type { ResourceInfo } from '../../src/model.js';
 import type { FaultGuard } from './fault-guard.js';
 import { ownScope } from './own-scope.js';
 import { captureStack, stackSite } from './stack-capture.js';

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULTS } from '../src/defaults.js';
-import type { Frame, Site } from '../src/model.js';
+import { DEFAULTS } from '../../src/defaults.js';
+import type { Frame, Site } from '../../src/model.js';
 
 /** A stack captured but not formatted: cheap to take, turned into frames only when shown. */
 export interface RawStack {
@@ -19,10 +19,13 @@ interface CallSiteLike {
   isConstructor(): boolean;
 }
 
-// Frames of the agent itself: this folder (dist/agent or agent/) and its sibling src folder, of
-// every copy of the package loaded in the process (kept on a global, shared between copies).
+/** The agent's folder (dist/agent or agent/): this file sits in its host/ room. */
+export const AGENT_DIR = resolve(__dirname, '..');
+// Frames of the agent itself: the agent's folder (both rooms and the entry points) and its
+// sibling src folder, of every copy of the package loaded in the process (kept on a global,
+// shared between copies).
 const OWN_DIRS: string[] = ((globalThis as Record<symbol, string[] | undefined>)[Symbol.for('asyncmon.ownDirs.v1')] ??= []);
-for (const dir of [resolve(__dirname) + '/', resolve(__dirname, '..', 'src') + '/']) if (!OWN_DIRS.includes(dir)) OWN_DIRS.push(dir);
+for (const dir of [AGENT_DIR + '/', resolve(AGENT_DIR, '..', 'src') + '/']) if (!OWN_DIRS.includes(dir)) OWN_DIRS.push(dir);
 const FRAMES_KEPT = DEFAULTS.stackFrames;
 // Under async_hooks and promise hooks 4–5 Node-internal frames sit below the hook; we skip
 // them by file name, so capture a few more than we keep.
@@ -105,6 +108,3 @@ export function isInternalFile(file: string): boolean {
   for (const dir of OWN_DIRS) if (file.startsWith(dir)) return true;
   return false;
 }
-
-/** The folder the agent's own code lives in (for tests and diagnostics). */
-export const AGENT_DIR = resolve(__dirname);

@@ -1,4 +1,4 @@
-import type { StacksMode } from '../src/model.js';
+import type { StacksMode } from '../../src/model.js';
 import type { TaskRef } from './task-context.js';
 
 /**

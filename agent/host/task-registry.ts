@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { AsyncmonError } from '../src/errors.js';
-import type { CancelAction, CancelResult, HistoryEntry, TaskKind, TaskOutcome, TaskState } from '../src/model.js';
+import { AsyncmonError } from '../../src/errors.js';
+import type { CancelAction, CancelResult, HistoryEntry, TaskKind, TaskOutcome, TaskState } from '../../src/model.js';
 import type { RawStack } from './stack-capture.js';
 
 /** What a cancel of a task's underlying work did, when the task is not a plain `task()`. */

@@ -1,8 +1,8 @@
 import type * as InspectorModule from 'node:inspector';
 import type { Session } from 'node:inspector';
 import { fileURLToPath } from 'node:url';
-import type { BlockedEpisode, Frame, StackResult } from '../src/model.js';
-import { formatDuration } from '../src/format.js';
+import type { BlockedEpisode, Frame, StackResult } from '../../src/model.js';
+import { formatDuration } from '../../src/format.js';
 
 const PAUSE_TIMEOUT_MS = 500;
 

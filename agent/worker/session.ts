@@ -1,12 +1,12 @@
 import type { Socket } from 'node:net';
-import { COMMANDS, accessAllows, checkArgs, findCommand, parseTextCommand, usage } from '../src/commands.js';
-import type { Access, Args, CommandSpec } from '../src/commands.js';
-import { AsyncmonError } from '../src/errors.js';
-import { LineDecoder } from '../src/line-decoder.js';
-import { PROTOCOL_VERSION, RequestError, errorResponse, okResponse, parseRequest } from '../src/protocol.js';
-import type { HelpEntry } from '../src/model.js';
-import { renderResult } from '../src/render.js';
-import type { Limits } from './messages.js';
+import { COMMANDS, accessAllows, checkArgs, findCommand, parseTextCommand, usage } from '../../src/commands.js';
+import type { Access, Args, CommandSpec } from '../../src/commands.js';
+import { AsyncmonError } from '../../src/errors.js';
+import { LineDecoder } from '../../src/line-decoder.js';
+import { PROTOCOL_VERSION, RequestError, errorResponse, okResponse, parseRequest } from '../../src/protocol.js';
+import type { HelpEntry } from '../../src/model.js';
+import { renderResult } from '../../src/render.js';
+import type { Limits } from '../messages.js';
 
 /** What a session needs from the worker around it. */
 export interface SessionHost {

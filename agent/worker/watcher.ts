@@ -1,7 +1,7 @@
-import type { Args } from '../src/commands.js';
-import { AsyncmonError } from '../src/errors.js';
-import type { BlockedEpisode, HealthResult, Snapshot } from '../src/model.js';
-import type { UpdateEvent } from '../src/protocol.js';
+import type { Args } from '../../src/commands.js';
+import { AsyncmonError } from '../../src/errors.js';
+import type { BlockedEpisode, HealthResult, Snapshot } from '../../src/model.js';
+import type { UpdateEvent } from '../../src/protocol.js';
 import type { Session } from './session.js';
 
 interface WatchState {
