@@ -1,8 +1,11 @@
+/**
+ * The messages between the agent's two threads, the only thing the two rooms share: host/
+ * (the app's main thread) and worker/ (the agent's worker) never import each other. Types
+ * only, so nothing of either thread's code is loaded into the other.
+ */
 import type { Args } from '../src/commands.js';
 import type { ErrorCode } from '../src/errors.js';
 import type { LoopStats, TaskInfo, TrackerStatus } from '../src/model.js';
-
-/** Messages between the agent's worker and the host's main thread. */
 
 /** The worker asks the main thread to run a command. */
 export interface CallMessage {
@@ -70,7 +73,12 @@ export interface ConsoleExitMessage {
   session: number;
 }
 
-export type ToWorker = ReplyMessage | ChunkMessage | StatusMessage | ConsoleOutMessage | ConsoleExitMessage;
+/** The worker is to stop listening and close its sessions. */
+export interface ShutdownMessage {
+  type: 'shutdown';
+}
+
+export type ToWorker = ReplyMessage | ChunkMessage | StatusMessage | ConsoleOutMessage | ConsoleExitMessage | ShutdownMessage;
 
 /** What the worker tells the main thread about its listener. */
 export type WorkerReport =

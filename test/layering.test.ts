@@ -2,6 +2,9 @@
  * The layering of DESIGN.md, checked on the source tree: src/ is the pure core (nothing from
  * agent/ or cli/, no async_hooks, net, commander or blessed); agent/ and cli/ never import each
  * other (cli/ reaches the agent only over the socket); blessed is imported only under cli/tui/.
+ * Inside agent/ the rooms follow the threads: host/ (the app's main thread) and worker/ (the
+ * agent's worker) never import each other and meet only through agent/messages.ts; the top
+ * holds only the entry points and the messages. No file takes part in an import cycle.
  * Imports are read with the TypeScript parser, so every form counts: `import`, `import type`,
  * `export … from`, `import x = require()`, `require()`, `import()` and `import('x').T` types.
  */
@@ -33,6 +36,12 @@ const SOURCE_EXT = /\.(?:[cm]?ts|tsx|[cm]?js)$/;
 const CORE_FORBIDDEN = new Set(['async_hooks', 'net', 'commander', 'blessed']);
 /** The package's own name: importing it from inside reaches the agent (its exports are agent/). */
 const SELF = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string }).name;
+/** agent/'s thread rooms: each runs on one thread, and neither imports the other. */
+const THREAD_ROOMS = { 'agent/host/': "the app's main thread", 'agent/worker/': "the agent's worker thread" } as const;
+type ThreadRoom = keyof typeof THREAD_ROOMS;
+/** What may sit at the top of agent/: the entry points, and the messages both threads share. */
+const AGENT_TOP = new Set(['agent/index.ts', 'agent/index.mts', 'agent/register.ts', 'agent/messages.ts']);
+const MESSAGES = 'agent/messages';
 
 /** Every module reference in `source`, found by the TypeScript parser. */
 function findImports(source: string, fileName = 'file.ts'): ImportRef[] {
@@ -56,17 +65,29 @@ function findImports(source: string, fileName = 'file.ts'): ImportRef[] {
   return out;
 }
 
-/** Where a specifier leads: a room of this repository, or a package (builtins without `node:`). */
-function destination(file: string, specifier: string): { room: Room | null; module: string | null } {
+/**
+ * Where a specifier leads: a room of this repository and the path there without its extension
+ * (`agent/host/task`), or a package (builtins without `node:`).
+ */
+function destination(file: string, specifier: string): { room: Room | null; path: string | null; module: string | null } {
   if (specifier.startsWith('.') || specifier.startsWith('/')) {
     const target = posix.normalize(posix.join(posix.dirname(file), specifier));
     const top = target.split('/')[0];
-    return { room: (ROOMS as readonly string[]).includes(top) ? (top as Room) : null, module: null };
+    const room = (ROOMS as readonly string[]).includes(top) ? (top as Room) : null;
+    return { room, path: room ? target.replace(SOURCE_EXT, '') : null, module: null };
   }
   const bare = specifier.replace(/^node:/, '');
   const parts = bare.split('/');
   const module = bare.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
-  return { room: module === SELF ? 'agent' : null, module };
+  // `asyncmon` and `asyncmon/register` are the agent's entry points.
+  if (module === SELF) return { room: 'agent', path: `agent/${parts[1] ?? 'index'}`, module };
+  return { room: null, path: null, module };
+}
+
+/** The thread room a repository path (file or extensionless) lies in, if any. */
+function threadRoom(path: string): ThreadRoom | null {
+  for (const room of Object.keys(THREAD_ROOMS) as ThreadRoom[]) if (path.startsWith(room)) return room;
+  return null;
 }
 
 /** The layering rules applied to one file (`file` is repository-relative, with `/`). */
@@ -81,8 +102,66 @@ function checkFile(file: string, source: string): Violation[] {
     if (room === 'agent' && to.room === 'cli') broken('agent/ never imports from cli/');
     if (room === 'cli' && to.room === 'agent') broken('cli/ never imports from agent/: it reaches the agent over the socket');
     if (to.module === 'blessed' && !file.startsWith('cli/tui/')) broken('blessed is imported only under cli/tui/');
+    if (to.room === 'agent' && to.path) {
+      const from = threadRoom(file);
+      const into = threadRoom(to.path);
+      if (from && into && from !== into) broken(`${from} runs on ${THREAD_ROOMS[from]} and never imports ${into}: the threads meet only through ${MESSAGES}.ts`);
+      else if (into === 'agent/worker/' && !from) broken('agent/worker/ runs as its own thread: it is started by path, never imported from outside it');
+      if (from && !into && to.path !== MESSAGES) broken(`${from} imports nothing from the top of agent/ but ${MESSAGES}.ts`);
+      if (file.replace(SOURCE_EXT, '') === MESSAGES && into) broken(`${MESSAGES}.ts is shared by both threads and imports neither room`);
+    }
   }
   return out;
+}
+
+/** Files of agent/ that sit at its top but are neither an entry point nor the messages. */
+function misplaced(files: string[]): string[] {
+  return files.filter((f) => f.startsWith('agent/') && !threadRoom(f) && !AGENT_TOP.has(f));
+}
+
+/**
+ * Every import cycle among `sources` (repository-relative file → text), type-only imports
+ * included, each as `a -> b -> a` from where the search (in sorted order) entered it. A plain
+ * depth-first search with grey/black marks: a grey target closes a cycle.
+ */
+function importCycles(sources: Map<string, string>): string[] {
+  const files = [...sources.keys()].sort();
+  const byPath = new Map(files.map((f) => [f.replace(SOURCE_EXT, ''), f]));
+  const edges = new Map<string, string[]>();
+  for (const f of files) {
+    const targets = new Set<string>();
+    for (const ref of findImports(sources.get(f) ?? '', f)) {
+      const to = destination(f, ref.specifier);
+      const target = to.path && !to.module ? byPath.get(to.path) : undefined;
+      if (target) targets.add(target);
+    }
+    edges.set(f, [...targets].sort());
+  }
+  const mark = new Map<string, 'grey' | 'black'>();
+  const path: string[] = [];
+  const cycles: string[] = [];
+  const visit = (f: string): void => {
+    mark.set(f, 'grey');
+    path.push(f);
+    for (const to of edges.get(f) ?? []) {
+      if (mark.get(to) === 'grey') cycles.push([...path.slice(path.indexOf(to)), to].join(' -> '));
+      else if (!mark.has(to)) visit(to);
+    }
+    path.pop();
+    mark.set(f, 'black');
+  };
+  for (const f of files) if (!mark.has(f)) visit(f);
+  return cycles;
+}
+
+/** Everything wrong with a tree of sources: broken rules, misplaced files and import cycles. */
+function checkTree(sources: Map<string, string>): string[] {
+  const files = [...sources.keys()].sort();
+  return [
+    ...files.flatMap((f) => checkFile(f, sources.get(f) ?? '')).map(format),
+    ...misplaced(files).map((f) => `${f}: agent/ keeps only its entry points and messages.ts at the top; code goes in agent/host/ or agent/worker/`),
+    ...importCycles(sources).map((c) => `import cycle: ${c}`),
+  ];
 }
 
 function format(v: Violation): string {
@@ -166,11 +245,49 @@ describe('the import scanner', () => {
     ]);
   });
 
+  it('keeps the two threads of agent/ apart: host/ and worker/ meet only through messages.ts', () => {
+    const host = ["import { Session } from '../worker/session.js';", "import type { Watcher } from '../worker/watcher.js';", "import { task } from '../index.js';", "import { x } from 'asyncmon/register';"].join('\n');
+    expect(checkFile('agent/host/bad.ts', host).map(format)).toEqual([
+      "agent/host/bad.ts:1: imports '../worker/session.js': agent/host/ runs on the app's main thread and never imports agent/worker/: the threads meet only through agent/messages.ts",
+      "agent/host/bad.ts:2: imports '../worker/watcher.js': agent/host/ runs on the app's main thread and never imports agent/worker/: the threads meet only through agent/messages.ts",
+      "agent/host/bad.ts:3: imports '../index.js': agent/host/ imports nothing from the top of agent/ but agent/messages.ts",
+      "agent/host/bad.ts:4: imports 'asyncmon/register': agent/host/ imports nothing from the top of agent/ but agent/messages.ts",
+    ]);
+    expect(checkFile('agent/worker/bad.ts', "import { getAgent } from '../host/agent.js';").map(format)).toEqual([
+      "agent/worker/bad.ts:1: imports '../host/agent.js': agent/worker/ runs on the agent's worker thread and never imports agent/host/: the threads meet only through agent/messages.ts",
+    ]);
+    expect(checkFile('agent/register.ts', "import { main } from './worker/worker.js';").map(format)).toEqual([
+      "agent/register.ts:1: imports './worker/worker.js': agent/worker/ runs as its own thread: it is started by path, never imported from outside it",
+    ]);
+    expect(checkFile('agent/messages.ts', "import type { Agent } from './host/agent.js';").map(format)).toEqual([
+      "agent/messages.ts:1: imports './host/agent.js': agent/messages.ts is shared by both threads and imports neither room",
+    ]);
+    expect(misplaced(['agent/index.ts', 'agent/helper.ts', 'agent/host/a.ts', 'agent/worker/b.ts', 'agent/messages.ts'])).toEqual(['agent/helper.ts']);
+  });
+
+  it('finds import cycles, type-only ones too, and only real ones', () => {
+    const tree = new Map([
+      ['cli/a.ts', "import { b } from './b.js';"],
+      ['cli/b.ts', "import type { C } from './c.js';\nimport { d } from './d.js';"],
+      ['cli/c.ts', "import { a } from './a.js';"],
+      ['cli/d.ts', "import { readFileSync } from 'node:fs';\nimport { x } from '../src/x.js';"],
+      ['src/x.ts', "import { y } from './y.js';"],
+      ['src/y.ts', ''],
+      ['cli/self.ts', "import { s } from './self.js';"],
+    ]);
+    expect(importCycles(tree)).toEqual(['cli/a.ts -> cli/b.ts -> cli/c.ts -> cli/a.ts', 'cli/self.ts -> cli/self.ts']);
+    tree.set('cli/c.ts', "import { d } from './d.js';");
+    expect(importCycles(tree)).toEqual(['cli/self.ts -> cli/self.ts']);
+  });
+
   it('lets allowed imports through', () => {
     expect(checkFile('src/ok.ts', "import { a } from './model.js';\nimport { b } from 'node:util';")).toEqual([]);
     expect(checkFile('agent/ok.ts', "import { a } from '../src/model.js';\nimport { createHook } from 'node:async_hooks';\nimport { c } from './task.js';")).toEqual([]);
     expect(checkFile('cli/ok.ts', "import { a } from '../src/protocol.js';\nimport { Command } from 'commander';\nimport { connect } from 'node:net';")).toEqual([]);
     expect(checkFile('cli/tui/app.ts', "import blessed from 'blessed';\nimport { x } from '../client.js';")).toEqual([]);
+    expect(checkFile('agent/host/ok.ts', "import type { ToWorker } from '../messages.js';\nimport { t } from './task.js';\nimport { d } from '../../src/defaults.js';")).toEqual([]);
+    expect(checkFile('agent/worker/ok.ts', "import type { ToMain } from '../messages.js';\nimport { s } from './session.js';")).toEqual([]);
+    expect(checkFile('agent/index.ts', "import { getAgent } from './host/agent.js';\nimport type { WorkerConfig } from './messages.js';")).toEqual([]);
     // A name that merely starts with a forbidden one is another package.
     expect(checkFile('src/ok2.ts', "import x from 'netmask';\nimport y from 'blessed-contrib/lib/x';")).toEqual([]);
   });
@@ -187,8 +304,33 @@ describe('the source tree keeps its layers', () => {
     expect(agentImportsCore).toBe(true);
   });
 
-  it('no file breaks a layering rule', () => {
-    const violations = files.flatMap((f) => checkFile(f, readFileSync(join(ROOT, f), 'utf8'))).map(format);
+  const sources = new Map(files.map((f) => [f, readFileSync(join(ROOT, f), 'utf8')]));
+
+  it('has both thread rooms of agent/, each importing the shared messages', () => {
+    for (const room of Object.keys(THREAD_ROOMS)) {
+      const inRoom = files.filter((f) => f.startsWith(room));
+      expect(inRoom.length, `files in ${room}`).toBeGreaterThan(0);
+      const usesMessages = inRoom.some((f) => findImports(sources.get(f) ?? '', f).some((r) => destination(f, r.specifier).path === MESSAGES));
+      expect(usesMessages, `${room} imports ${MESSAGES}.ts`).toBe(true);
+    }
+  });
+
+  it('no file breaks a layering rule, sits out of its room, or takes part in an import cycle', () => {
+    const violations = checkTree(sources);
     expect(violations, `layering violations:\n${violations.join('\n')}`).toEqual([]);
+  });
+
+  it('fails on a deliberate wrong import into the real tree', () => {
+    const broken = new Map(sources);
+    const monitor = 'agent/host/monitor.ts';
+    const lines = (sources.get(monitor) ?? '').split('\n').length;
+    broken.set(monitor, `${sources.get(monitor)}\nimport { Session } from '../worker/session.js';`);
+    broken.set('cli/tui/rows.ts', `${sources.get('cli/tui/rows.ts')}\nimport type { Action } from './state.js';`);
+    broken.set('agent/stray.ts', "export const stray = 1;");
+    expect(checkTree(broken)).toEqual([
+      `${monitor}:${lines + 1}: imports '../worker/session.js': agent/host/ runs on the app's main thread and never imports agent/worker/: the threads meet only through agent/messages.ts`,
+      'agent/stray.ts: agent/ keeps only its entry points and messages.ts at the top; code goes in agent/host/ or agent/worker/',
+      'import cycle: cli/tui/rows.ts -> cli/tui/state.ts -> cli/tui/rows.ts',
+    ]);
   });
 });

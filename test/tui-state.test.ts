@@ -6,8 +6,10 @@ import { describe, expect, it } from 'vitest';
 import type { BlockedEpisode, HandleInfo, HistoryEntry, PromiseGroup, TaskInfo, WhereInfo } from '../src/model.js';
 import type { Intent } from '../cli/tui/keys.js';
 import { rowsFor, selectedId } from '../cli/tui/rows.js';
-import { applyChanges, initialState, reduce, TABS } from '../cli/tui/state.js';
-import type { Action, Effect, State } from '../cli/tui/state.js';
+import { TABS } from '../cli/tui/model.js';
+import { applyChanges, initialState, reduce } from '../cli/tui/state.js';
+import type { State } from '../cli/tui/model.js';
+import type { Action, Effect } from '../cli/tui/state.js';
 import { detailLines, footerLine, headerLines, tableLines } from '../cli/tui/view.js';
 
 function task(id: number, name: string, extra: Partial<TaskInfo> = {}): TaskInfo {

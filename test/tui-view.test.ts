@@ -6,8 +6,9 @@ import fc from 'fast-check';
 import type { HandleInfo, HistoryEntry, TaskInfo, WhereInfo } from '../src/model.js';
 import { BINDINGS } from '../cli/tui/keys.js';
 import { rowsFor, selectedId } from '../cli/tui/rows.js';
-import { applyChanges, initialState, reduce, TABS } from '../cli/tui/state.js';
-import type { State, Tab } from '../cli/tui/state.js';
+import { TABS } from '../cli/tui/model.js';
+import { applyChanges, initialState, reduce } from '../cli/tui/state.js';
+import type { State, Tab } from '../cli/tui/model.js';
 import { detailLines, esc, footerLine, headerLines, helpText, sparkline, tabBar, tableLines } from '../cli/tui/view.js';
 
 const TAGS = new Set(['bold', '/bold', 'inverse', '/inverse']);

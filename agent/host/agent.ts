@@ -1,3 +1,5 @@
+// Host room (the app's main thread): the agent's state, its trackers and the levels that
+// switch them.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { DEFAULTS } from '../../src/defaults.js';
 import type { Level, StacksMode, TrackerStatus } from '../../src/model.js';

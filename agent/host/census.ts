@@ -1,3 +1,5 @@
+// Host room (the app's main thread): the keep-alive census of timers, immediates, sockets,
+// servers and child processes.
 import type * as InspectorModule from 'node:inspector';
 import type { Session as SessionType } from 'node:inspector';
 import { fileURLToPath } from 'node:url';

@@ -1,3 +1,4 @@
+// Host room (the app's main thread): the settings the preload reads from the environment.
 import { ENV } from '../../src/defaults.js';
 import { parseLevel, parseStacks } from '../../src/levels.js';
 import type { Level, StacksMode } from '../../src/model.js';

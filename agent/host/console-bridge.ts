@@ -1,3 +1,4 @@
+// Host room (the app's main thread): `console` sessions evaluated in the app's global scope.
 import { inspect } from 'node:util';
 import { Script } from 'node:vm';
 

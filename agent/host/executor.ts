@@ -1,3 +1,5 @@
+// Host room (the app's main thread): runs the commands the worker forwards, against the app's
+// state.
 import { inspect } from 'node:util';
 import { runInThisContext } from 'node:vm';
 import type { Args } from '../../src/commands.js';

@@ -1,3 +1,5 @@
+// Host room (the app's main thread): counts the hooks' internal errors and trips the trackers
+// off.
 import { writeSync } from 'node:fs';
 
 /**

@@ -1,3 +1,4 @@
+// Host room (the app's main thread): HTTP requests as tasks, through diagnostics_channel.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';

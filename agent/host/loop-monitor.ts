@@ -1,3 +1,4 @@
+// Host room (the app's main thread): event-loop delay and utilization.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { EventLoopUtilization, IntervalHistogram } from 'node:perf_hooks';
 import type { LoopStats } from '../../src/model.js';

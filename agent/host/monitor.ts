@@ -1,3 +1,5 @@
+// Host room (the app's main thread): `startMonitor`: starts the worker and writes the
+// discovery file.
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,12 +11,9 @@ import { parseLevel, parseStacks } from '../../src/levels.js';
 import type { Level, StacksMode } from '../../src/model.js';
 import { getAgent } from './agent.js';
 import type { Agent } from './agent.js';
-import { ConsoleBridge } from './console-bridge.js';
-import { execute, streamOf } from './executor.js';
-import { errorResponse } from '../../src/protocol.js';
-import type { ToMain, ToWorker, WorkerConfig, WorkerReport } from '../messages.js';
-import { listTasks } from './queries.js';
+import type { WorkerConfig, WorkerReport } from '../messages.js';
 import { claimNewHandles, markOwn, runOwn } from './own-scope.js';
+import { WorkerBridge } from './worker-bridge.js';
 
 /** Options of `startMonitor`; each has an environment variable (see the README). */
 export interface MonitorOptions {
@@ -45,8 +44,6 @@ export interface MonitorHandle {
   close(): Promise<void>;
 }
 
-/** Chunks of a streamed answer the main thread may have sent and the worker not yet written. */
-const STREAM_WINDOW = 2;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 const GLOBAL_KEY = Symbol.for('asyncmon.monitor.v1');
 
@@ -147,7 +144,6 @@ function launch(opts: MonitorOptions): Promise<MonitorHandle> {
 
 function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats: SharedArrayBuffer): Promise<MonitorHandle> {
   const tokenGiven = opts.token !== undefined || process.env[ENV.token] !== undefined;
-  const counter = new Int32Array(beats);
   const worker = markOwn(
     new Worker(workerPath(), {
       workerData: { config, beats },
@@ -162,187 +158,75 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
     let settled = false;
     let discoveryFile: string | null = null;
     let closed = false;
-    const heartbeat = markOwn(setInterval(() => Atomics.add(counter, 0, 1), DEFAULTS.heartbeatMs));
-    heartbeat.unref();
-    const consoles = new ConsoleBridge(
-      (session, text) => post({ type: 'console-out', session, text }),
-      (session) => post({ type: 'console-exit', session }),
-    );
-    const statusTimer = markOwn(setInterval(() => pushStatus(agent), 1000));
-    statusTimer.unref();
-
-    function post(msg: ToWorker): void {
-      try {
-        worker.postMessage(msg);
-      } catch {}
-    }
-    /** Streamed calls, told when the worker has written one of their chunks (or stop). */
-    const acks = new Map<number, (stop: boolean) => void>();
-    /**
-     * Sends a streamed answer chunk by chunk, at most STREAM_WINDOW of them not yet written by
-     * the worker: the next slice is built while the worker writes the last one, and a client
-     * that does not read stops the listing after two slices.
-     */
-    async function runStream(id: number, chunks: AsyncGenerator<unknown[], unknown>): Promise<void> {
-      let unacked = 0;
-      let stopped = false;
-      let wake: (() => void) | null = null;
-      acks.set(id, (stop) => {
-        unacked--;
-        if (stop) stopped = true;
-        wake?.();
-      });
-      try {
-        for (;;) {
-          while (unacked >= STREAM_WINDOW && !stopped) await new Promise<void>((resolve) => (wake = resolve));
-          wake = null;
-          if (stopped) {
-            await chunks.return(undefined);
-            return;
-          }
-          const step = await chunks.next();
-          if (step.done) return post({ type: 'reply', id, ok: true, result: step.value });
-          unacked++;
-          post({ type: 'chunk', id, json: JSON.stringify(step.value) });
-        }
-      } catch (err) {
-        post({ type: 'reply', id, ok: false, error: errorResponse(null, err).error });
-      } finally {
-        acks.delete(id);
-      }
-    }
-    function pushStatus(a: Agent): void {
-      try {
-        const oldest = listTasks(a, 5).items;
-        post({ type: 'status', loop: a.loop.stats(), tracker: a.status(), tasks: a.registry.size, pendingPromises: a.promises.enabled ? a.promises.size : null, oldestTasks: oldest });
-      } catch {}
-    }
     const onExit = () => {
       if (discoveryFile) removeDiscovery(discoveryFile);
     };
     const cleanup = () => {
-      for (const stop of acks.values()) stop(true);
-      clearInterval(heartbeat);
-      clearInterval(statusTimer);
-      consoles.closeAll();
+      bridge.stop();
       process.removeListener('exit', onExit);
       onExit();
       (globalThis as Record<symbol, unknown>)[GLOBAL_KEY] = undefined;
     };
-
-    worker.on('message', (msg: ToMain | WorkerReport) => {
-      switch (msg.type) {
-        case 'listening': {
-          if (settled) return;
-          settled = true;
-          if (opts.discovery !== false) {
-            try {
-              discoveryFile = writeDiscovery({
-                pid: process.pid,
-                host: msg.host,
-                port: msg.port,
-                socket: msg.socket,
-                token: config.token,
-                node: process.version,
-                cwd: process.cwd(),
-                argv: process.argv.slice(1),
-                startedAt: Date.now(),
-                version: version(),
-              });
-              process.on('exit', onExit);
-            } catch (err) {
-              const why = err instanceof Error ? err.message : String(err);
-              if (!tokenGiven) {
-                // A random token nobody can read: the agent would be unreachable. Stay off.
-                closed = true;
-                cleanup();
-                void worker.terminate();
-                reject(new AsyncmonError('UNAVAILABLE', `no discovery file (${why}), and without ${ENV.token} nobody could connect`));
-                return;
-              }
-              warn(`no discovery file (${why}); connect to ${msg.socket ?? `${msg.host}:${msg.port}`} with ${ENV.token}`);
-            }
-          }
-          pushStatus(agent);
-          const handle: MonitorHandle = {
-            address: { host: msg.host, port: msg.port, socket: msg.socket },
-            token: config.token,
-            discoveryFile,
-            close: () =>
-              runOwn(() => {
-                if (closed) return Promise.resolve();
-                closed = true;
-                cleanup();
-                return worker.terminate().then(
-                  () => undefined,
-                  () => undefined,
-                );
-              }),
-          };
-          resolve(handle);
-          return;
-        }
-        case 'failed':
-          if (!settled) {
-            settled = true;
-            closed = true;
-            cleanup();
-            void worker.terminate();
-            reject(new AsyncmonError('UNAVAILABLE', msg.message));
-          }
-          return;
-        case 'ack':
-          acks.get(msg.id)?.(msg.stop);
-          return;
-        case 'call': {
-          const chunks = runOwn(() => streamOf(agent, msg.cmd, msg.args));
-          if (chunks) {
-            runOwn(() => runStream(msg.id, chunks)).catch(() => {});
-            return;
-          }
-          runOwn(() =>
-            Promise.resolve()
-              .then(() => execute(agent, msg.cmd, msg.args, msg.by))
-              .then(
-                (result) => post({ type: 'reply', id: msg.id, ok: true, result }),
-                (err: unknown) => post({ type: 'reply', id: msg.id, ok: false, error: errorResponse(null, err).error }),
-              )
-              // Whatever happens above (an error that cannot even be turned into text), never
-              // an unhandled rejection in the host.
-              .catch(() => post({ type: 'reply', id: msg.id, ok: false, error: { code: 'INTERNAL', message: 'the command failed' } })),
-          );
-          return;
-        }
-        case 'console':
-          try {
-            if (msg.op === 'open') consoles.open(msg.session);
-            else if (msg.op === 'line') consoles.line(msg.session, msg.text ?? '');
-            else consoles.close(msg.session);
-          } catch {}
-          return;
-      }
-    });
-    worker.on('error', (err) => {
-      if (closed) return;
-      if (!settled) {
-        settled = true;
-        reject(new AsyncmonError('UNAVAILABLE', `agent worker failed: ${err.message}`));
-      } else warn(`agent worker stopped: ${err.message}`);
+    const fail = (message: string) => {
       closed = true;
       cleanup();
-    });
-    worker.on('exit', () => {
-      if (!settled) {
+      void bridge.terminate();
+      reject(new AsyncmonError('UNAVAILABLE', message));
+    };
+    const listening = (msg: Extract<WorkerReport, { type: 'listening' }>) => {
+      if (opts.discovery !== false) {
+        try {
+          discoveryFile = writeDiscovery({
+            pid: process.pid,
+            host: msg.host,
+            port: msg.port,
+            socket: msg.socket,
+            token: config.token,
+            node: process.version,
+            cwd: process.cwd(),
+            argv: process.argv.slice(1),
+            startedAt: Date.now(),
+            version: version(),
+          });
+          process.on('exit', onExit);
+        } catch (err) {
+          const why = err instanceof Error ? err.message : String(err);
+          // A random token nobody can read: the agent would be unreachable. Stay off.
+          if (!tokenGiven) return fail(`no discovery file (${why}), and without ${ENV.token} nobody could connect`);
+          warn(`no discovery file (${why}); connect to ${msg.socket ?? `${msg.host}:${msg.port}`} with ${ENV.token}`);
+        }
+      }
+      bridge.pushStatus();
+      resolve({
+        address: { host: msg.host, port: msg.port, socket: msg.socket },
+        token: config.token,
+        discoveryFile,
+        close: () =>
+          runOwn(() => {
+            if (closed) return Promise.resolve();
+            closed = true;
+            cleanup();
+            return bridge.terminate();
+          }),
+      });
+    };
+    const bridge = new WorkerBridge(worker, agent, new Int32Array(beats), {
+      report(msg) {
+        if (settled) return;
         settled = true;
-        reject(new AsyncmonError('UNAVAILABLE', 'agent worker exited before listening'));
-      }
-      if (!closed) {
+        if (msg.type === 'listening') listening(msg);
+        else fail(msg.message);
+      },
+      stopped(err) {
+        if (closed) return;
         closed = true;
+        if (!settled) {
+          settled = true;
+          reject(new AsyncmonError('UNAVAILABLE', err ? `agent worker failed: ${err.message}` : 'agent worker exited before listening'));
+        } else if (err) warn(`agent worker stopped: ${err.message}`);
         cleanup();
-      }
-    });
-    // After the listeners: attaching a 'message' listener refs the worker's port again.
-    worker.unref();
+      },
+    }).start();
   });
 }
 

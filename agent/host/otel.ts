@@ -1,3 +1,4 @@
+// Host room (the app's main thread): the active OpenTelemetry span, when the app has one.
 import type * as OtelModule from '@opentelemetry/api';
 
 /**

@@ -1,3 +1,4 @@
+// Host room (the app's main thread): marks the agent's own work so its listings leave it out.
 /**
  * Marks work the agent does for itself, so its own promises, timers and sockets never show up
  * in its listings. Hooks check `ownScope.depth` and the `OWN` mark on objects. The flag lives on

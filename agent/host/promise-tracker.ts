@@ -1,3 +1,5 @@
+// Host room (the app's main thread): pending promises, from v8.promiseHooks (`promises`
+// level).
 import { performance } from 'node:perf_hooks';
 import { promiseHooks } from 'node:v8';
 import { formatSite } from '../../src/format.js';

@@ -1,3 +1,4 @@
+// Host room (the app's main thread): what the listings read from the registry and trackers.
 import { performance } from 'node:perf_hooks';
 import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';

@@ -1,3 +1,4 @@
+// Host room (the app's main thread): async resources, from async_hooks (`resources` level).
 import { createHook } from 'node:async_hooks';
 import type { AsyncHook } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';

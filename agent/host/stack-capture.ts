@@ -1,3 +1,5 @@
+// Host room (the app's main thread): creation stacks, captured unformatted and turned into
+// frames when shown.
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS } from '../../src/defaults.js';

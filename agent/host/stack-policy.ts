@@ -1,3 +1,4 @@
+// Host room (the app's main thread): which records get a creation stack.
 import type { StacksMode } from '../../src/model.js';
 import type { TaskRef } from './task-context.js';
 

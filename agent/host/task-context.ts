@@ -1,3 +1,4 @@
+// Host room (the app's main thread): which task the running code belongs to.
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { executionAsyncId } from 'node:async_hooks';
 

@@ -1,3 +1,4 @@
+// Host room (the app's main thread): live tasks and the history of finished ones.
 import { performance } from 'node:perf_hooks';
 import { AsyncmonError } from '../../src/errors.js';
 import type { CancelAction, CancelResult, HistoryEntry, TaskKind, TaskOutcome, TaskState } from '../../src/model.js';

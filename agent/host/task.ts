@@ -1,3 +1,4 @@
+// Host room (the app's main thread): `task()`, named and cancellable units of work.
 import { getAgent } from './agent.js';
 import { runOwn } from './own-scope.js';
 import { captureStack } from './stack-capture.js';

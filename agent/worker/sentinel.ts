@@ -1,3 +1,5 @@
+// Worker room (the agent's own thread): the blocked-loop sentinel, watching the main thread's
+// heartbeat.
 import type * as InspectorModule from 'node:inspector';
 import type { Session } from 'node:inspector';
 import { fileURLToPath } from 'node:url';

@@ -1,3 +1,4 @@
+// Worker room (the agent's own thread): one client connection: auth, limits and both dialects.
 import type { Socket } from 'node:net';
 import { COMMANDS, accessAllows, checkArgs, findCommand, parseTextCommand, usage } from '../../src/commands.js';
 import type { Access, Args, CommandSpec } from '../../src/commands.js';

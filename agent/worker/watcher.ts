@@ -1,3 +1,4 @@
+// Worker room (the agent's own thread): `watch`, updates streamed to JSON clients.
 import type { Args } from '../../src/commands.js';
 import { AsyncmonError } from '../../src/errors.js';
 import type { BlockedEpisode, HealthResult, Snapshot } from '../../src/model.js';

@@ -1,5 +1,6 @@
 /**
- * The agent's worker thread: the TCP (or Unix socket) listener, sessions, auth, limits and the
+ * Worker room (the agent's own thread), its entry point: the host's main thread starts this
+ * file as a worker. The TCP (or Unix socket) listener, sessions, auth, limits and the
  * blocked-loop sentinel. It answers `health` and `stack` by itself, so they work while the
  * host's loop is blocked; everything else is forwarded to the main thread's executor.
  */
@@ -7,12 +8,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { MessagePort } from 'node:worker_threads';
 import type { Access, Args, CommandSpec } from '../../src/commands.js';
 import { AsyncmonError } from '../../src/errors.js';
 import { formatDuration, formatSite } from '../../src/format.js';
 import type { HealthResult, StatsResult } from '../../src/model.js';
-import type { StatusMessage, ToMain, ToWorker, WorkerConfig, WorkerReport } from '../messages.js';
+import type { StatusMessage, WorkerConfig, WorkerReport } from '../messages.js';
+import { MainBridge } from './main-bridge.js';
 import { Sentinel } from './sentinel.js';
 import { Session } from './session.js';
 import type { Emit } from './session.js';
@@ -21,105 +22,6 @@ import { Watcher } from './watcher.js';
 interface WorkerInit {
   config: WorkerConfig;
   beats: SharedArrayBuffer;
-}
-
-/** Pending calls to the main thread, answered by `reply` messages or timed out. */
-class MainBridge {
-  private nextId = 1;
-  private readonly pending = new Map<
-    number,
-    {
-      resolve: (v: unknown) => void;
-      reject: (e: Error) => void;
-      timer: NodeJS.Timeout | null;
-      cmd: string;
-      /** Chunks of a streamed call handed to the client and not yet taken by it. */
-      writing: number;
-    }
-  >();
-  /** Where the chunks of streamed calls go; resolves false when their client is gone. */
-  private readonly streams = new Map<number, (json: string) => Promise<boolean>>();
-  constructor(
-    private readonly port: MessagePort,
-    private readonly timeoutMs: number,
-  ) {}
-
-  call(cmd: string, args: Args, by: string): Promise<unknown> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, timer: this.deadline(id, cmd), cmd, writing: 0 });
-      this.send({ type: 'call', id, cmd, args, by });
-    });
-  }
-
-  /**
-   * A call answered in chunks, each handed to `onChunk` before the next is asked for. The
-   * deadline runs only while the main thread has the turn, not while a client reads.
-   */
-  stream(cmd: string, args: Args, by: string, onChunk: (json: string) => Promise<boolean>): Promise<unknown> {
-    const id = this.nextId;
-    this.streams.set(id, onChunk);
-    return this.call(cmd, args, by).finally(() => this.streams.delete(id));
-  }
-
-  /** A chunk of streamed call `id`: pass it on, then let the main thread go on (or stop). */
-  chunk(id: number, json: string): void {
-    const p = this.pending.get(id);
-    const onChunk = this.streams.get(id);
-    if (!p || !onChunk) {
-      this.send({ type: 'ack', id, stop: true });
-      return;
-    }
-    // While the client takes a chunk the main thread is not the one late: no deadline.
-    if (p.timer) clearTimeout(p.timer);
-    p.timer = null;
-    p.writing++;
-    void onChunk(json).then(
-      (more) => {
-        p.writing--;
-        if (this.pending.get(id) !== p) return this.send({ type: 'ack', id, stop: true });
-        if (!more) {
-          this.pending.delete(id);
-          p.reject(new AsyncmonError('UNAVAILABLE', 'the client went away'));
-          return this.send({ type: 'ack', id, stop: true });
-        }
-        if (p.writing === 0) p.timer = this.deadline(id, p.cmd);
-        this.send({ type: 'ack', id, stop: false });
-      },
-      () => this.send({ type: 'ack', id, stop: true }),
-    );
-  }
-
-  private deadline(id: number, cmd: string): NodeJS.Timeout {
-    return setTimeout(() => {
-      const p = this.pending.get(id);
-      if (!p) return;
-      this.pending.delete(id);
-      p.reject(new AsyncmonError('BLOCKED', `the main thread did not answer ${cmd} within ${formatDuration(this.timeoutMs)}`));
-    }, this.timeoutMs);
-  }
-
-  send(msg: ToMain): void {
-    this.port.postMessage(msg);
-  }
-
-  /** Fails every call still waiting (the main thread is blocked; late replies are ignored). */
-  rejectAll(err: Error): void {
-    for (const p of this.pending.values()) {
-      if (p.timer) clearTimeout(p.timer);
-      p.reject(err);
-    }
-    this.pending.clear();
-  }
-
-  settle(id: number, ok: boolean, result: unknown, error?: { code: string; message: string }): void {
-    const p = this.pending.get(id);
-    if (!p) return;
-    this.pending.delete(id);
-    if (p.timer) clearTimeout(p.timer);
-    if (ok) p.resolve(result);
-    else p.reject(new AsyncmonError((error?.code ?? 'INTERNAL') as AsyncmonError['code'], error?.message ?? 'failed'));
-  }
 }
 
 function tokenDigest(token: string): Buffer {
@@ -132,11 +34,17 @@ function main(): void {
   const { config, beats } = workerData as WorkerInit;
   const expected = tokenDigest(config.token);
   const grant: Access = config.readOnly ? 'read' : 'eval';
-  const bridge = new MainBridge(port, config.limits.callTimeoutMs);
+  const sessions = new Map<number, Session>();
+  /** The main thread's last status, what `health` answers from while the loop is blocked. */
+  let status: StatusMessage | null = null;
+  const bridge = new MainBridge(port, config.limits.callTimeoutMs, {
+    status: (msg) => (status = msg),
+    consoleOut: (session, text) => sessions.get(session)?.write(text),
+    consoleExit: (session) => sessions.get(session)?.consoleExited(),
+    shutdown: () => shutdown(),
+  }).start();
   // Calls already waiting on the main thread fail as soon as a block is seen, not at their timeout.
   const sentinel = new Sentinel(new Int32Array(beats), config.staleMs, 50, () => bridge.rejectAll(blockedError(sentinel.blockedMs()))).start();
-  const sessions = new Map<number, Session>();
-  let status: StatusMessage | null = null;
 
   const blockedError = (ms: number) => {
     const top = sentinel.currentStack()[0];
@@ -219,43 +127,20 @@ function main(): void {
       return ok ? grant : null;
     },
     run,
-    consoleOpen: (s: Session) => bridge.send({ type: 'console', session: s.id, op: 'open' }),
+    consoleOpen: (s: Session) => bridge.console(s.id, 'open'),
     consoleLine: (s: Session, line: string) => {
       if (sentinel.blockedMs() > 0) {
         s.write(`✗ ${blockedError(sentinel.blockedMs()).message}\n> `);
         return;
       }
-      bridge.send({ type: 'console', session: s.id, op: 'line', text: line });
+      bridge.console(s.id, 'line', line);
     },
-    consoleClose: (s: Session) => bridge.send({ type: 'console', session: s.id, op: 'close' }),
+    consoleClose: (s: Session) => bridge.console(s.id, 'close'),
     closed: (s: Session) => {
       sessions.delete(s.id);
       watcher.forget(s);
     },
   };
-
-  port.on('message', (msg: ToWorker | { type: 'shutdown' }) => {
-    switch (msg.type) {
-      case 'reply':
-        bridge.settle(msg.id, msg.ok, msg.result, msg.error);
-        break;
-      case 'chunk':
-        bridge.chunk(msg.id, msg.json);
-        break;
-      case 'status':
-        status = msg;
-        break;
-      case 'console-out':
-        sessions.get(msg.session)?.write(msg.text);
-        break;
-      case 'console-exit':
-        sessions.get(msg.session)?.consoleExited();
-        break;
-      case 'shutdown':
-        shutdown();
-        break;
-    }
-  });
 
   const server: Server = createServer({ pauseOnConnect: false }, (socket: Socket) => {
     socket.on('error', () => {});
@@ -269,7 +154,7 @@ function main(): void {
   });
   server.maxConnections = config.limits.maxConnections * 4;
 
-  const report = (r: WorkerReport) => port.postMessage(r);
+  const report = (r: WorkerReport) => bridge.report(r);
   let fellBack = false;
   let listening = false;
   server.on('error', (err: NodeJS.ErrnoException) => {
@@ -298,7 +183,7 @@ function main(): void {
     sentinel.stop();
     for (const s of sessions.values()) s.close();
     server.close();
-    port?.close();
+    bridge.close();
   }
 }
 

@@ -12,7 +12,8 @@ import type { Target } from '../target.js';
 import { intentFor } from './keys.js';
 import { selectedId } from './rows.js';
 import { applyChanges, initialState, reduce } from './state.js';
-import type { Action, Effect, State } from './state.js';
+import type { State } from './model.js';
+import type { Action, Effect } from './state.js';
 import { detailLines, footerLine, headerLines, helpText, tabBar, tableLines } from './view.js';
 
 interface TopOptions extends TargetOptions {

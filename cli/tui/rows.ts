@@ -1,6 +1,6 @@
 import { formatDuration, formatSite } from '../../src/format.js';
 import type { TaskInfo } from '../../src/model.js';
-import type { State, Tab } from './state.js';
+import type { State, Tab } from './model.js';
 
 /** A row of a tab's table: its id (for details and cancel), cells, and sort keys. */
 export interface Row {

@@ -3,8 +3,8 @@ import { truncate, truncateStart } from '../../src/table.js';
 import { footerText, helpLines } from './keys.js';
 import { COLUMNS, rowsFor } from './rows.js';
 import type { Row } from './rows.js';
-import { TABS, TAB_TITLES } from './state.js';
-import type { State } from './state.js';
+import { TABS, TAB_TITLES } from './model.js';
+import type { State } from './model.js';
 
 /**
  * Turns state into the text of each part of the screen, as blessed tag strings. Pure: the

@@ -1,0 +1,207 @@
+/**
+ * Host room (the app's main thread): its side of the bridge to the agent's worker. The
+ * worker's side is `MainBridge` in agent/worker/main-bridge.ts; the two meet only through the
+ * messages of agent/messages.ts.
+ */
+import type { Worker } from 'node:worker_threads';
+import { DEFAULTS } from '../../src/defaults.js';
+import { errorResponse } from '../../src/protocol.js';
+import type { AckMessage, CallMessage, ConsoleMessage, ToMain, ToWorker, WorkerReport } from '../messages.js';
+import type { Agent } from './agent.js';
+import { ConsoleBridge } from './console-bridge.js';
+import { execute, streamOf } from './executor.js';
+import { markOwn, runOwn } from './own-scope.js';
+import { listTasks } from './queries.js';
+
+/** Chunks of a streamed answer the main thread may have sent and the worker not yet written. */
+const STREAM_WINDOW = 2;
+
+/** What the bridge tells its owner about the worker's life. */
+export interface WorkerEvents {
+  /** The worker's listener is up (or could not start). */
+  report(r: WorkerReport): void;
+  /** The worker failed (`err`) or exited (`null`) while the bridge was open. */
+  stopped(err: Error | null): void;
+}
+
+/**
+ * The main thread's end of the agent's worker: answers the worker's calls with the executor
+ * (streamed answers with at most STREAM_WINDOW slices unacked), runs console sessions, ticks
+ * the heartbeat the sentinel watches, and pushes the status `health` answers from while the
+ * loop is blocked. Every timer is unref'd and the worker too: the bridge keeps nothing alive.
+ */
+export class WorkerBridge {
+  /** Streamed calls, told when the worker has written one of their chunks (or must stop). */
+  private readonly acks = new Map<number, (stop: boolean) => void>();
+  private readonly consoles: ConsoleBridge;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private open = false;
+
+  constructor(
+    private readonly worker: Worker,
+    private readonly agent: Agent,
+    private readonly beats: Int32Array,
+    private readonly events: WorkerEvents,
+  ) {
+    this.consoles = new ConsoleBridge(
+      (session, text) => this.send({ type: 'console-out', session, text }),
+      (session) => this.send({ type: 'console-exit', session }),
+    );
+    this.onMessage = this.onMessage.bind(this);
+    this.onError = this.onError.bind(this);
+    this.onExit = this.onExit.bind(this);
+  }
+
+  /** Listens to the worker and starts the heartbeat and status timers. */
+  start(): this {
+    if (this.open) return this;
+    this.open = true;
+    this.heartbeat = markOwn(setInterval(() => Atomics.add(this.beats, 0, 1), DEFAULTS.heartbeatMs));
+    this.heartbeat.unref();
+    this.statusTimer = markOwn(setInterval(() => this.pushStatus(), 1000));
+    this.statusTimer.unref();
+    this.worker.on('message', this.onMessage);
+    this.worker.on('error', this.onError);
+    this.worker.on('exit', this.onExit);
+    // After the listeners: attaching a 'message' listener refs the worker's port again.
+    this.worker.unref();
+    return this;
+  }
+
+  /**
+   * Stops the timers, ends console sessions and streamed calls; the worker's later messages
+   * are ignored. Safe to call twice. `terminate()` ends the worker itself.
+   */
+  stop(): this {
+    if (!this.open) return this;
+    this.open = false;
+    for (const stop of this.acks.values()) stop(true);
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.heartbeat = this.statusTimer = null;
+    this.consoles.closeAll();
+    return this;
+  }
+
+  /** Ends the worker thread; resolves when it has gone, never rejects. */
+  terminate(): Promise<void> {
+    return this.worker.terminate().then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  /** Sends what `health` answers from while the loop is blocked (also once a second). */
+  pushStatus(): void {
+    try {
+      const a = this.agent;
+      const oldestTasks = listTasks(a, 5).items;
+      this.send({ type: 'status', loop: a.loop.stats(), tracker: a.status(), tasks: a.registry.size, pendingPromises: a.promises.enabled ? a.promises.size : null, oldestTasks });
+    } catch {}
+  }
+
+  private send(msg: ToWorker): void {
+    try {
+      this.worker.postMessage(msg);
+    } catch {}
+  }
+
+  /** Called by the worker's thread for every message it posts. */
+  private onMessage(msg: ToMain | WorkerReport): void {
+    if (!this.open) return;
+    switch (msg.type) {
+      case 'listening':
+      case 'failed':
+        this.events.report(msg);
+        return;
+      case 'ack':
+        this.ack(msg);
+        return;
+      case 'call':
+        this.call(msg);
+        return;
+      case 'console':
+        this.console(msg);
+        return;
+    }
+  }
+
+  private onError(err: Error): void {
+    if (!this.open) return;
+    this.stop();
+    this.events.stopped(err);
+  }
+
+  private onExit(): void {
+    if (!this.open) return;
+    this.stop();
+    this.events.stopped(null);
+  }
+
+  private ack(msg: AckMessage): void {
+    this.acks.get(msg.id)?.(msg.stop);
+  }
+
+  /** Runs a command for the worker and replies, streamed when the command streams. */
+  private call(msg: CallMessage): void {
+    const chunks = runOwn(() => streamOf(this.agent, msg.cmd, msg.args));
+    if (chunks) {
+      runOwn(() => this.runStream(msg.id, chunks)).catch(() => {});
+      return;
+    }
+    runOwn(() =>
+      Promise.resolve()
+        .then(() => execute(this.agent, msg.cmd, msg.args, msg.by))
+        .then(
+          (result) => this.send({ type: 'reply', id: msg.id, ok: true, result }),
+          (err: unknown) => this.send({ type: 'reply', id: msg.id, ok: false, error: errorResponse(null, err).error }),
+        )
+        // Whatever happens above (an error that cannot even be turned into text), never
+        // an unhandled rejection in the host.
+        .catch(() => this.send({ type: 'reply', id: msg.id, ok: false, error: { code: 'INTERNAL', message: 'the command failed' } })),
+    );
+  }
+
+  /**
+   * Sends a streamed answer chunk by chunk, at most STREAM_WINDOW of them not yet written by
+   * the worker: the next slice is built while the worker writes the last one, and a client
+   * that does not read stops the listing after two slices.
+   */
+  private async runStream(id: number, chunks: AsyncGenerator<unknown[], unknown>): Promise<void> {
+    let unacked = 0;
+    let stopped = false;
+    let wake: (() => void) | null = null;
+    this.acks.set(id, (stop) => {
+      unacked--;
+      if (stop) stopped = true;
+      wake?.();
+    });
+    try {
+      for (;;) {
+        while (unacked >= STREAM_WINDOW && !stopped) await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+        if (stopped) {
+          await chunks.return(undefined);
+          return;
+        }
+        const step = await chunks.next();
+        if (step.done) return this.send({ type: 'reply', id, ok: true, result: step.value });
+        unacked++;
+        this.send({ type: 'chunk', id, json: JSON.stringify(step.value) });
+      }
+    } catch (err) {
+      this.send({ type: 'reply', id, ok: false, error: errorResponse(null, err).error });
+    } finally {
+      this.acks.delete(id);
+    }
+  }
+
+  private console(msg: ConsoleMessage): void {
+    try {
+      if (msg.op === 'open') this.consoles.open(msg.session);
+      else if (msg.op === 'line') this.consoles.line(msg.session, msg.text ?? '');
+      else this.consoles.close(msg.session);
+    } catch {}
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The TUI's state, as data: the tabs, each tab's view, and everything the reducer
+ * (`state.ts`) holds. Its own file so that the reducer, the rows and the views all import it
+ * and none of them imports another for its types.
+ */
+import type {
+  BlockedEpisode,
+  Frame,
+  HandleInfo,
+  HistoryEntry,
+  Level,
+  LoopStats,
+  PromiseGroup,
+  ResourceInfo,
+  StacksMode,
+  TaskInfo,
+  WhereInfo,
+} from '../../src/model.js';
+
+export const TABS = ['tasks', 'promises', 'resources', 'history', 'blocked'] as const;
+export type Tab = (typeof TABS)[number];
+export const TAB_TITLES: Record<Tab, string> = { tasks: 'Tasks', promises: 'Promises', resources: 'Resources', history: 'History', blocked: 'Blocked' };
+
+export type ConnStatus = 'connecting' | 'live' | 'reconnecting' | 'file';
+
+export interface TabView {
+  selected: number;
+  sortColumn: number;
+  sortDesc: boolean;
+  filter: string;
+}
+
+export interface State {
+  conn: { status: ConnStatus; message: string; attempt: number };
+  paused: boolean;
+  readOnly: boolean;
+  target: string;
+  pid: number | null;
+  node: string | null;
+  uptimeMs: number;
+  level: Level | null;
+  stacks: StacksMode | null;
+  loop: LoopStats | null;
+  /** Loop delay p99 of the last minute, one value per update. */
+  spark: number[];
+  health: { status: 'ok' | 'blocked'; blockedMs: number; stack: Frame[] } | null;
+  tasks: TaskInfo[];
+  taskTotal: number;
+  promiseGroups: PromiseGroup[];
+  promiseTotal: number;
+  resources: ResourceInfo[];
+  handles: HandleInfo[];
+  history: HistoryEntry[];
+  blocked: BlockedEpisode[];
+  dropped: number;
+  lastUpdate: number;
+  tab: Tab;
+  views: Record<Tab, TabView>;
+  mode: 'normal' | 'filter' | 'confirm' | 'help';
+  filterInput: string;
+  tree: boolean;
+  detail: { open: boolean; where: WhereInfo | null; error: string | null };
+  confirm: { id: string; label: string } | null;
+  flash: string | null;
+}
