@@ -2,8 +2,11 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { AsyncmonError } from '../src/errors.js';
 import { LineDecoder } from '../src/line-decoder.js';
+import { agentProof, clientProof, isNonce, newNonce, sameProof } from '../src/auth-proof.js';
 import { PROTOCOL_VERSION, toError } from '../src/protocol.js';
 import type { Response, UpdateEvent } from '../src/protocol.js';
+import { peerProblem } from './peer-check.js';
+import type { ExpectedPeer } from './peer-check.js';
 
 /** Where an agent listens. */
 export type Address = { host: string; port: number } | { socket: string };
@@ -12,6 +15,8 @@ export interface ClientOptions {
   token: string;
   /** Connect + hello, and each call, must finish within this (default 5 s). */
   timeoutMs?: number;
+  /** The process a discovery record names: checked before anything is sent (see peer-check). */
+  expect?: ExpectedPeer;
 }
 
 const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
@@ -68,7 +73,7 @@ export class AgentClient {
     const client = new AgentClient(socket, timeoutMs);
     let hello: { access: string; pid: number; node: string };
     try {
-      hello = (await client.call('hello', { protocol: PROTOCOL_VERSION, token: opts.token })) as typeof hello;
+      hello = await client.login(address, opts);
     } catch (err) {
       // Never leave the socket open behind a failed hello: the CLI would wait on it.
       client.close();
@@ -78,6 +83,27 @@ export class AgentClient {
     client.pid = hello.pid;
     client.node = hello.node;
     return client;
+  }
+
+  /**
+   * Challenge and response (src/auth-proof.ts): the token never crosses the socket. The peer
+   * is checked against the discovery record before the proof is sent, and the agent must prove
+   * it knows the token too before the client sends any command.
+   */
+  private async login(address: Address, opts: ClientOptions): Promise<{ access: string; pid: number; node: string }> {
+    if (opts.expect) {
+      const problem = peerProblem(this.socket, address, opts.expect);
+      if (problem) throw new AsyncmonError('UNAVAILABLE', `${problem}; not sending anything to ${describe(address)}`);
+    }
+    const nonce = newNonce();
+    const first = (await this.call('hello', { protocol: PROTOCOL_VERSION, nonce })) as { challenge?: unknown };
+    if (!isNonce(first?.challenge)) throw new AsyncmonError('UNAVAILABLE', `${describe(address)} did not answer with a challenge: it is not an asyncmon agent of this version`);
+    const challenge = first.challenge;
+    const hello = (await this.call('hello', { protocol: PROTOCOL_VERSION, proof: clientProof(opts.token, challenge, nonce) })) as { access: string; pid: number; node: string; proof?: unknown };
+    if (typeof hello?.proof !== 'string' || !sameProof(hello.proof, agentProof(opts.token, nonce, challenge))) {
+      throw new AsyncmonError('UNAVAILABLE', `${describe(address)} accepted the login without proving it knows the token: it is not the agent; nothing more was sent`);
+    }
+    return hello;
   }
 
   /** Sends one request and resolves with its result. */

@@ -1,6 +1,7 @@
 import { AsyncmonError } from '../src/errors.js';
 import { renderResult } from '../src/render.js';
 import { AgentClient } from './client.js';
+import type { ExpectedPeer } from './peer-check.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { resolveTarget } from './target.js';
 import type { Target } from './target.js';
@@ -20,10 +21,15 @@ export function timeoutMs(opts: TargetOptions, fallback = 5000): number {
   return n;
 }
 
+/** The process the target's discovery record names, when it has one. */
+export function expectedPeer(target: Target): ExpectedPeer | undefined {
+  return target.record ? { pid: target.record.pid, startTicks: target.record.startTicks ?? null } : undefined;
+}
+
 /** Resolves the target and connects; every failure is an `AsyncmonError` with a code. */
 export async function connectTo(opts: TargetOptions, fallbackTimeout?: number): Promise<{ client: AgentClient; target: Target }> {
   const target = resolveTarget(opts.target, opts.token);
-  const client = await AgentClient.connect(target.address, { token: target.token, timeoutMs: timeoutMs(opts, fallbackTimeout) });
+  const client = await AgentClient.connect(target.address, { token: target.token, timeoutMs: timeoutMs(opts, fallbackTimeout), expect: expectedPeer(target) });
   return { client, target };
 }
 

@@ -101,7 +101,7 @@ describe('ASYNCMON_READONLY=1', () => {
 });
 
 describe('the discovery file', () => {
-  it('is private (folder 0700, file 0600) and holds pid, port, host, token, node, cwd, argv, startedAt', async () => {
+  it('is private (folder 0700, file 0600) and holds pid, port, host, token, node, cwd, argv, startedAt, startTicks', async () => {
     const before = Date.now();
     const a = await app();
     const dir = a.runtime.discoveryDir;
@@ -123,6 +123,7 @@ describe('the discovery file', () => {
       argv: [resolve(FIXTURES, 'server-app.cjs')],
       startedAt: expect.any(Number),
       version: expect.any(String),
+      startTicks: expect.any(Number),
     });
     expect(record.startedAt).toBeGreaterThanOrEqual(before - 1000);
     expect(record.startedAt).toBeLessThanOrEqual(Date.now());

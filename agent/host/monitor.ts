@@ -5,7 +5,7 @@ import { existsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DEFAULTS, ENV } from '../../src/defaults.js';
-import { writeDiscovery, removeDiscovery } from '../../src/discovery.js';
+import { processStartTicks, removeDiscovery, writeDiscovery } from '../../src/discovery.js';
 import { AsyncmonError } from '../../src/errors.js';
 import { parseLevel, parseStacks } from '../../src/levels.js';
 import type { Level, StacksMode } from '../../src/model.js';
@@ -187,6 +187,7 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
             argv: process.argv.slice(1),
             startedAt: Date.now(),
             version: version(),
+            startTicks: processStartTicks(process.pid),
           });
           process.on('exit', onExit);
         } catch (err) {

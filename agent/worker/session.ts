@@ -5,6 +5,7 @@ import type { Access, Args, CommandSpec } from '../../src/commands.js';
 import { AsyncmonError } from '../../src/errors.js';
 import { LineDecoder } from '../../src/line-decoder.js';
 import { PROTOCOL_VERSION, RequestError, errorResponse, okResponse, parseRequest } from '../../src/protocol.js';
+import { isNonce, newNonce } from '../../src/auth-proof.js';
 import type { HelpEntry } from '../../src/model.js';
 import { renderResult } from '../../src/render.js';
 import type { Limits } from '../messages.js';
@@ -16,6 +17,10 @@ export interface SessionHost {
   node: string;
   /** Checks a token in constant time; returns the access it grants, or null. */
   authenticate(token: string): Access | null;
+  /** Checks a client's proof for this challenge and nonce (see src/auth-proof.ts). */
+  authenticateProof(proof: string, challenge: string, nonce: string): Access | null;
+  /** The agent's own proof for a client's nonce and the session's challenge. */
+  agentProof(nonce: string, challenge: string): string;
   /** How long to hold back the answer to a failed authentication (grows with recent failures). */
   failureDelayMs(): number;
   /**
@@ -68,6 +73,8 @@ export class Session {
   private lineTimer: NodeJS.Timeout | null = null;
   /** Cleared by `watch stop` and on close. */
   watchTimer: NodeJS.Timeout | null = null;
+  /** The challenge this session was given and the client's nonce; one proof may answer it. */
+  private login: { nonce: string; challenge: string } | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -235,7 +242,7 @@ export class Session {
     }
     try {
       const { spec, args } = parseTextCommand(line);
-      if (spec.name !== 'auth') this.lastCommand = line;
+      if (spec.name !== 'auth' && spec.name !== 'challenge') this.lastCommand = line;
       const result = await this.execute(spec, args);
       if (spec.name === 'quit') {
         this.end('bye');
@@ -247,7 +254,10 @@ export class Session {
         this.host.consoleOpen(this);
         return;
       }
-      if (spec.name === 'auth') this.write('✓ authenticated\n');
+      if (spec.name === 'auth') {
+        const proof = (result as { proof?: string }).proof;
+        this.write(proof ? `✓ authenticated; agent proof ${proof}\n` : '✓ authenticated\n');
+      } else if (spec.name === 'challenge') this.write(`challenge ${(result as { challenge: string }).challenge}\n`);
       else this.write(renderResult(spec.name, result) + '\n');
     } catch (err) {
       this.write(`✗ ${err instanceof Error ? err.message : String(err)}\n`);
@@ -287,14 +297,33 @@ export class Session {
     });
   }
 
+  /** Gives this session a fresh challenge for the client's nonce (replacing an earlier one). */
+  private startLogin(nonce: unknown): { challenge: string } {
+    if (!isNonce(nonce)) throw new AsyncmonError('BAD_ARGUMENT', 'a nonce is 16 to 64 lowercase hex digits');
+    this.login = { nonce, challenge: newNonce() };
+    return { challenge: this.login.challenge };
+  }
+
   private async execute(spec: CommandSpec, args: Args, emit: Emit = () => Promise.resolve(false)): Promise<unknown> {
     switch (spec.name) {
+      case 'challenge':
+        return this.startLogin(args.nonce);
       case 'auth':
       case 'hello': {
         if (spec.name === 'hello' && args.protocol !== undefined && args.protocol !== PROTOCOL_VERSION) {
           throw new AsyncmonError('BAD_ARGUMENT', `protocol ${args.protocol} is not supported; this agent speaks ${PROTOCOL_VERSION}`);
         }
-        const access = this.host.authenticate(typeof args.token === 'string' ? args.token : '');
+        const hello = { protocol: PROTOCOL_VERSION, pid: this.host.pid, node: this.host.node };
+        if (spec.name === 'hello' && args.nonce !== undefined && args.proof === undefined && args.token === undefined) return { ...hello, ...this.startLogin(args.nonce) };
+        const token = typeof args.token === 'string' ? args.token : '';
+        const proof = spec.name === 'hello' ? args.proof : token.startsWith('proof:') ? token.slice(6) : undefined;
+        const login = this.login;
+        this.login = null; // one answer per challenge
+        let access: Access | null;
+        if (proof !== undefined) {
+          if (!login) throw new AsyncmonError('BAD_ARGUMENT', spec.name === 'hello' ? 'a proof answers a challenge: send hello with a nonce first' : 'a proof answers a challenge: send challenge <nonce> first');
+          access = typeof proof === 'string' ? this.host.authenticateProof(proof, login.challenge, login.nonce) : null;
+        } else access = this.host.authenticate(token);
         if (access === null) {
           // A growing delay makes guessing slow; the answer says nothing about the token.
           await new Promise((r) => setTimeout(r, this.host.failureDelayMs()));
@@ -302,7 +331,7 @@ export class Session {
         }
         this.access = access;
         clearTimeout(this.authTimer);
-        return { protocol: PROTOCOL_VERSION, pid: this.host.pid, node: this.host.node, access };
+        return { ...hello, access, ...(proof !== undefined && login ? { proof: this.host.agentProof(login.nonce, login.challenge) } : {}) };
       }
       case 'help':
         return helpEntries(this.dialect === 'json' ? 'json' : 'text', typeof args.command === 'string' ? args.command : undefined);

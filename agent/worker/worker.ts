@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Access, Args, CommandSpec } from '../../src/commands.js';
+import { agentProof, clientProof, sameProof } from '../../src/auth-proof.js';
 import { AsyncmonError } from '../../src/errors.js';
 import { formatDuration, formatSite } from '../../src/format.js';
 import type { HealthResult, StatsResult } from '../../src/model.js';
@@ -126,6 +127,10 @@ function main(): void {
       const ok = timingSafeEqual(tokenDigest(token), expected);
       return ok ? grant : null;
     },
+    authenticateProof(proof: string, challenge: string, nonce: string): Access | null {
+      return sameProof(proof, clientProof(config.token, challenge, nonce)) ? grant : null;
+    },
+    agentProof: (nonce: string, challenge: string) => agentProof(config.token, nonce, challenge),
     run,
     consoleOpen: (s: Session) => bridge.console(s.id, 'open'),
     consoleLine: (s: Session, line: string) => {

@@ -5,7 +5,7 @@ import type { WhereInfo } from '../../src/model.js';
 import type { UpdateEvent } from '../../src/protocol.js';
 import { AgentClient, describe } from '../client.js';
 import { EXIT } from '../exit-codes.js';
-import { fail } from '../run.js';
+import { expectedPeer, fail } from '../run.js';
 import type { TargetOptions } from '../run.js';
 import { resolveTarget } from '../target.js';
 import type { Target } from '../target.js';
@@ -152,7 +152,7 @@ export async function top(opts: TopOptions): Promise<void> {
   const connectLoop = async (attempt: number) => {
     if (quitting || !target) return;
     try {
-      const c = await AgentClient.connect(target.address, { token: target.token, timeoutMs: 5000 });
+      const c = await AgentClient.connect(target.address, { token: target.token, timeoutMs: 5000, expect: expectedPeer(target) });
       if (quitting) return c.close();
       client = c;
       dispatch({ type: 'connected', pid: c.pid ?? 0, node: c.node ?? '', access: c.access ?? 'read' });
