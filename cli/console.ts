@@ -12,7 +12,8 @@ import type { TargetOptions } from './run.js';
 import { resolveTarget } from './target.js';
 
 /**
- * Waits until the text the agent has sent matches `re` (or it says ✗), within `ms`. Returns
+ * Waits until the text the agent has sent matches `re` (or it says ✗), within `ms`; answers
+ * may follow a prompt on the same line. Returns
  * the match and leaves what followed it in `state.text`.
  */
 function expectText(socket: Socket, state: { text: string }, re: RegExp, ms: number, what: string): Promise<RegExpExecArray> {
@@ -30,7 +31,7 @@ function expectText(socket: Socket, state: { text: string }, re: RegExp, ms: num
         state.text = state.text.slice(m.index + m[0].length);
         return done(null, m);
       }
-      const refused = /^✗ (.*)$/m.exec(state.text);
+      const refused = /(?:^|asyncmon> )✗ (.*)$/m.exec(state.text);
       if (refused) done(new AsyncmonError(/authentication/.test(refused[1]) ? 'FORBIDDEN' : 'UNAVAILABLE', refused[1]));
     };
     const onData = (chunk: Buffer) => {
@@ -52,9 +53,9 @@ async function login(socket: Socket, address: Address, token: string, ms: number
   const nonce = newNonce();
   socket.write(`challenge ${nonce}\n`);
   const banner = await expectText(socket, state, /^(asyncmon: pid .*)\n/m, ms, 'banner');
-  const challenge = (await expectText(socket, state, /^challenge ([0-9a-f]{16,64})\n/m, ms, 'challenge'))[1];
+  const challenge = (await expectText(socket, state, /(?:^|asyncmon> )challenge ([0-9a-f]{16,64})\n/m, ms, 'challenge'))[1];
   socket.write(`auth proof:${clientProof(token, challenge, nonce)}\n`);
-  const proof = (await expectText(socket, state, /^✓ authenticated; agent proof ([0-9a-f]+)\n/m, ms, 'login'))[1];
+  const proof = (await expectText(socket, state, /(?:^|asyncmon> )✓ authenticated; agent proof ([0-9a-f]+)\n/m, ms, 'login'))[1];
   if (!sameProof(proof, agentProof(token, nonce, challenge))) {
     throw new AsyncmonError('UNAVAILABLE', `${describe(address)} accepted the login without proving it knows the token: it is not the agent; nothing more was sent`);
   }

@@ -1,11 +1,12 @@
-import { listDiscovery } from '../src/discovery.js';
+import { scanDiscovery } from '../src/discovery.js';
 import { formatDuration } from '../src/format.js';
 import { renderTable } from '../src/table.js';
 import type { DiscoveryRecord } from '../src/discovery.js';
 
 /** `asyncmon ls`: the agents this user can reach; files of dead processes are skipped. */
 export function ls(opts: { json?: boolean }): void {
-  const agents = listDiscovery();
+  const { records: agents, refused } = scanDiscovery();
+  for (const why of refused) process.stderr.write(`asyncmon: refused ${why}: not this user's, or not private\n`);
   if (opts.json) {
     const safe = agents.map(({ token: _token, ...rest }) => ({ ...rest, uptimeMs: Date.now() - rest.startedAt }));
     process.stdout.write(JSON.stringify(safe, null, 2) + '\n');

@@ -1,5 +1,5 @@
 import { ENV } from '../src/defaults.js';
-import { listDiscovery } from '../src/discovery.js';
+import { scanDiscovery } from '../src/discovery.js';
 import type { DiscoveryRecord } from '../src/discovery.js';
 import { AsyncmonError } from '../src/errors.js';
 import type { Address } from './client.js';
@@ -23,10 +23,11 @@ function fromRecord(record: DiscoveryRecord, token?: string): Target {
  */
 export function resolveTarget(spec: string | undefined, tokenOverride?: string): Target {
   const token = tokenOverride ?? process.env[ENV.token] ?? undefined;
-  const agents = listDiscovery();
+  const { records: agents, refused } = scanDiscovery();
+  const why = refused.length > 0 ? `\nrefused (not this user's, or not private): ${refused.join('; ')}` : '';
   if (spec === undefined || spec === '') {
     if (agents.length === 0) {
-      throw new AsyncmonError('NO_TARGET', 'no asyncmon agent found for this user: start one with node --require asyncmon/register app.js, or asyncmon attach <pid>');
+      throw new AsyncmonError('NO_TARGET', `no asyncmon agent found for this user: start one with node --require asyncmon/register app.js, or asyncmon attach <pid>${why}`);
     }
     if (agents.length > 1) {
       const list = agents.map((a) => `  ${a.pid}  ${a.socket ?? `${a.host}:${a.port}`}  ${a.argv.join(' ')}`).join('\n');
@@ -37,7 +38,7 @@ export function resolveTarget(spec: string | undefined, tokenOverride?: string):
   if (/^\d+$/.test(spec)) {
     const pid = Number(spec);
     const record = agents.find((a) => a.pid === pid);
-    if (!record) throw new AsyncmonError('NO_TARGET', `no agent in process ${pid}: is it running with asyncmon? (asyncmon attach ${pid} loads one)`);
+    if (!record) throw new AsyncmonError('NO_TARGET', `no agent in process ${pid}: is it running with asyncmon? (asyncmon attach ${pid} loads one)${why}`);
     return fromRecord(record, token);
   }
   const m = /^(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(spec);
