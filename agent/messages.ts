@@ -102,10 +102,12 @@ export interface WorkerConfig {
 /** Every limit a session enforces; see `src/defaults.ts` for the values. */
 export interface Limits {
   maxConnections: number;
+  maxUnauthenticated: number;
   maxLineBytes: number;
   /** A line that has started must end within this (a client sending a byte at a time is dropped). */
   lineTimeoutMs: number;
   authTimeoutMs: number;
+  jsonAuthTimeoutMs: number;
   idleTimeoutMs: number;
   maxOutputBytes: number;
   callTimeoutMs: number;

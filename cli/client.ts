@@ -34,6 +34,8 @@ export class AgentClient {
   private readonly updateListeners = new Set<(e: UpdateEvent) => void>();
   private closeListeners = new Set<(err?: Error) => void>();
   private closed = false;
+  /** The agent's last word outside any answer (a refusal such as "too many connections"). */
+  private notice: string | null = null;
   access: string | null = null;
   pid: number | null = null;
   node: string | null = null;
@@ -48,62 +50,55 @@ export class AgentClient {
       if (decoder.overflowed) this.shutdown(new AsyncmonError('UNAVAILABLE', 'response too large'));
     });
     socket.on('error', (err) => this.shutdown(new AsyncmonError('UNAVAILABLE', err.message)));
-    socket.on('close', () => this.shutdown(new AsyncmonError('UNAVAILABLE', 'the agent closed the connection')));
+    socket.on('close', () => this.shutdown(new AsyncmonError('UNAVAILABLE', `the agent closed the connection${this.notice ? `: ${this.notice}` : ''}`)));
   }
 
-  /** Connects and authenticates. */
+  /**
+   * Connects and logs in by challenge and response (src/auth-proof.ts): the token never
+   * crosses the socket. The first `hello` (a nonce, nothing secret) is written at once, so the
+   * agent sees a client that speaks and never takes it for a silent one to push out. The peer
+   * is checked against the discovery record before the proof is sent, and the agent must prove
+   * it knows the token too before the client sends any command.
+   */
   static async connect(address: Address, opts: ClientOptions): Promise<AgentClient> {
     const timeoutMs = opts.timeoutMs ?? 5000;
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = 'socket' in address ? connect(address.socket) : connect(address.port, address.host);
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new AsyncmonError('UNAVAILABLE', `no answer from ${describe(address)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        resolve(s);
-      });
-      s.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(new AsyncmonError('UNAVAILABLE', `cannot connect to ${describe(address)}: ${err.code ?? err.message}`));
-      });
-    });
-    socket.setNoDelay(true);
-    const client = new AgentClient(socket, timeoutMs);
-    let hello: { access: string; pid: number; node: string };
+    const s = 'socket' in address ? connect(address.socket) : connect(address.port, address.host);
+    s.setNoDelay(true);
+    const client = new AgentClient(s, timeoutMs);
+    const nonce = newNonce();
+    const first = client.call('hello', { protocol: PROTOCOL_VERSION, nonce }) as Promise<{ challenge?: unknown }>;
+    first.catch(() => {});
     try {
-      hello = await client.login(address, opts);
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new AsyncmonError('UNAVAILABLE', `no answer from ${describe(address)} within ${timeoutMs} ms`)), timeoutMs);
+        s.once('connect', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        s.once('error', (err: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          reject(new AsyncmonError('UNAVAILABLE', `cannot connect to ${describe(address)}: ${err.code ?? err.message}`));
+        });
+      });
+      if (opts.expect) {
+        const problem = peerProblem(s, address, opts.expect);
+        if (problem) throw new AsyncmonError('UNAVAILABLE', `${problem}; not logging in to ${describe(address)}`);
+      }
+      const { challenge } = await first;
+      if (!isNonce(challenge)) throw new AsyncmonError('UNAVAILABLE', `${describe(address)} did not answer with a challenge: it is not an asyncmon agent of this version`);
+      const hello = (await client.call('hello', { protocol: PROTOCOL_VERSION, proof: clientProof(opts.token, challenge, nonce) })) as { access: string; pid: number; node: string; proof?: unknown };
+      if (typeof hello?.proof !== 'string' || !sameProof(hello.proof, agentProof(opts.token, nonce, challenge))) {
+        throw new AsyncmonError('UNAVAILABLE', `${describe(address)} accepted the login without proving it knows the token: it is not the agent; nothing more was sent`);
+      }
+      client.access = hello.access;
+      client.pid = hello.pid;
+      client.node = hello.node;
+      return client;
     } catch (err) {
       // Never leave the socket open behind a failed hello: the CLI would wait on it.
       client.close();
       throw err;
     }
-    client.access = hello.access;
-    client.pid = hello.pid;
-    client.node = hello.node;
-    return client;
-  }
-
-  /**
-   * Challenge and response (src/auth-proof.ts): the token never crosses the socket. The peer
-   * is checked against the discovery record before the proof is sent, and the agent must prove
-   * it knows the token too before the client sends any command.
-   */
-  private async login(address: Address, opts: ClientOptions): Promise<{ access: string; pid: number; node: string }> {
-    if (opts.expect) {
-      const problem = peerProblem(this.socket, address, opts.expect);
-      if (problem) throw new AsyncmonError('UNAVAILABLE', `${problem}; not sending anything to ${describe(address)}`);
-    }
-    const nonce = newNonce();
-    const first = (await this.call('hello', { protocol: PROTOCOL_VERSION, nonce })) as { challenge?: unknown };
-    if (!isNonce(first?.challenge)) throw new AsyncmonError('UNAVAILABLE', `${describe(address)} did not answer with a challenge: it is not an asyncmon agent of this version`);
-    const challenge = first.challenge;
-    const hello = (await this.call('hello', { protocol: PROTOCOL_VERSION, proof: clientProof(opts.token, challenge, nonce) })) as { access: string; pid: number; node: string; proof?: unknown };
-    if (typeof hello?.proof !== 'string' || !sameProof(hello.proof, agentProof(opts.token, nonce, challenge))) {
-      throw new AsyncmonError('UNAVAILABLE', `${describe(address)} accepted the login without proving it knows the token: it is not the agent; nothing more was sent`);
-    }
-    return hello;
   }
 
   /** Sends one request and resolves with its result. */
@@ -163,6 +158,7 @@ export class AgentClient {
     try {
       msg = JSON.parse(line) as Response | UpdateEvent;
     } catch {
+      if (line.trim()) this.notice = line.trim().replace(/^✗ /, '').slice(0, 500);
       return;
     }
     if ('event' in msg) {
@@ -176,7 +172,10 @@ export class AgentClient {
       for (const fn of this.updateListeners) fn(msg);
       return;
     }
-    if (typeof msg.id !== 'number') return;
+    if (typeof msg.id !== 'number') {
+      if (msg.ok === false && typeof msg.error?.message === 'string') this.notice = msg.error.message.slice(0, 500);
+      return;
+    }
     const p = this.pending.get(msg.id);
     if (!p) return;
     this.pending.delete(msg.id);

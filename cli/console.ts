@@ -48,10 +48,8 @@ function expectText(socket: Socket, state: { text: string }, re: RegExp, ms: num
 }
 
 /** Challenge and response in the text dialect: the token never crosses the socket. */
-async function login(socket: Socket, address: Address, token: string, ms: number): Promise<string> {
+async function login(socket: Socket, address: Address, token: string, nonce: string, ms: number): Promise<string> {
   const state = { text: '' };
-  const nonce = newNonce();
-  socket.write(`challenge ${nonce}\n`);
   const banner = await expectText(socket, state, /^(asyncmon: pid .*)\n/m, ms, 'banner');
   const challenge = (await expectText(socket, state, /(?:^|asyncmon> )challenge ([0-9a-f]{16,64})\n/m, ms, 'challenge'))[1];
   socket.write(`auth proof:${clientProof(token, challenge, nonce)}\n`);
@@ -71,6 +69,9 @@ export async function consoleSession(opts: TargetOptions): Promise<void> {
     const target = resolveTarget(opts.target, opts.token);
     const ms = timeoutMs(opts);
     const socket = 'socket' in target.address ? connect(target.address.socket) : connect(target.address.port, target.address.host);
+    // Nothing secret, written at once: the agent sees a client that speaks (see AgentClient.connect).
+    const nonce = newNonce();
+    socket.write(`challenge ${nonce}\n`);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', (err: NodeJS.ErrnoException) => reject(new AsyncmonError('UNAVAILABLE', `cannot connect to ${describe(target.address)}: ${err.code ?? err.message}`)));
@@ -80,8 +81,8 @@ export async function consoleSession(opts: TargetOptions): Promise<void> {
     try {
       const expect = expectedPeer(target);
       const problem = expect ? peerProblem(socket, target.address, expect) : null;
-      if (problem) throw new AsyncmonError('UNAVAILABLE', `${problem}; not sending anything to ${describe(target.address)}`);
-      greeting = await login(socket, target.address, target.token, ms);
+      if (problem) throw new AsyncmonError('UNAVAILABLE', `${problem}; not logging in to ${describe(target.address)}`);
+      greeting = await login(socket, target.address, target.token, nonce, ms);
     } catch (err) {
       socket.destroy();
       throw err;

@@ -33,10 +33,20 @@ export const DEFAULTS = {
   /** Blocked episodes kept for `stats`. */
   blockedEpisodes: 50,
   limits: {
+    /** Logged-in sessions at once; connections beyond it are refused with one line. */
     maxConnections: 16,
+    /**
+     * Connections that have not logged in yet, in a pool of their own: when it is full a new
+     * one pushes out the oldest (silent ones first), so nobody without the token can hold the
+     * port shut.
+     */
+    maxUnauthenticated: 8,
     maxLineBytes: 64 * 1024,
     lineTimeoutMs: 10_000,
+    /** To log in on the text REPL (a person typing `auth <token>`). */
     authTimeoutMs: 10_000,
+    /** To log in on JSON lines (a program: it needs two round trips). */
+    jsonAuthTimeoutMs: 2_000,
     idleTimeoutMs: 30 * 60_000,
     /** Bytes waiting to be written to one client before it counts as not reading and is dropped. */
     maxOutputBytes: 4 * 1024 * 1024,

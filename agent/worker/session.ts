@@ -23,6 +23,8 @@ export interface SessionHost {
   agentProof(nonce: string, challenge: string): string;
   /** How long to hold back the answer to a failed authentication (grows with recent failures). */
   failureDelayMs(): number;
+  /** The session has proved it has the token: why it cannot have a session now, or null. */
+  loggedIn(session: Session): string | null;
   /**
    * Runs a command (locally or on the main thread). A streamed answer sends its parts through
    * `emit` before the result; `emit` resolves when the client has taken them (false: it is gone).
@@ -69,7 +71,9 @@ export class Session {
   private lastCommand = '';
   private bannerSent = false;
   private readonly bannerTimer: NodeJS.Timeout;
-  private readonly authTimer: NodeJS.Timeout;
+  private authTimer: NodeJS.Timeout;
+  /** When the connection came (performance.now()), for the login deadline. */
+  readonly connectedAt = performance.now();
   private lineTimer: NodeJS.Timeout | null = null;
   /** Cleared by `watch stop` and on close. */
   watchTimer: NodeJS.Timeout | null = null;
@@ -90,11 +94,23 @@ export class Session {
     this.bannerTimer = setTimeout(() => {
       if (this.dialect === null) this.sendBanner();
     }, BANNER_DELAY_MS);
-    this.authTimer = setTimeout(() => {
-      if (this.access === null) this.end(this.dialect === 'json' ? JSON.stringify(errorResponse(null, new AsyncmonError('FORBIDDEN', 'authentication timeout'))) : '✗ authentication timeout: closing');
-    }, host.limits.authTimeoutMs);
+    this.authTimer = this.loginDeadline(host.limits.authTimeoutMs);
   }
 
+  /** Closes the connection unless it has logged in `ms` after it came. */
+  private loginDeadline(ms: number): NodeJS.Timeout {
+    return setTimeout(
+      () => {
+        if (this.access === null) this.end(this.dialect === 'json' ? JSON.stringify(errorResponse(null, new AsyncmonError('FORBIDDEN', 'authentication timeout'))) : '✗ authentication timeout: closing');
+      },
+      Math.max(0, ms - (performance.now() - this.connectedAt)),
+    );
+  }
+
+  /** Closes a connection that has not logged in, to make room for a newer one. */
+  evict(): void {
+    this.end(this.dialect === 'json' ? JSON.stringify(errorResponse(null, new AsyncmonError('UNAVAILABLE', `too many connections waiting to log in (limit ${this.host.limits.maxUnauthenticated}): closing the oldest`))) : `✗ too many connections waiting to log in (limit ${this.host.limits.maxUnauthenticated}): closing the oldest`);
+  }
   private sendBanner(): void {
     if (this.bannerSent) return;
     this.bannerSent = true;
@@ -153,6 +169,11 @@ export class Session {
         }
         if (line.trim() === '') continue;
         this.dialect = line.trimStart().startsWith('{') ? 'json' : 'text';
+        if (this.dialect === 'json' && this.access === null) {
+          // A program logs in within two round trips: it gets the short deadline.
+          clearTimeout(this.authTimer);
+          this.authTimer = this.loginDeadline(this.host.limits.jsonAuthTimeoutMs);
+        }
         if (this.dialect === 'text' && !this.bannerSent) {
           this.bannerSent = true; // the answer comes with a prompt; skip the banner's prompt
           this.write(`asyncmon: pid ${this.host.pid}, node ${this.host.node}\n`);
@@ -328,6 +349,11 @@ export class Session {
           // A growing delay makes guessing slow; the answer says nothing about the token.
           await new Promise((r) => setTimeout(r, this.host.failureDelayMs()));
           throw new AsyncmonError('FORBIDDEN', 'authentication failed');
+        }
+        const refused = this.host.loggedIn(this);
+        if (refused) {
+          setImmediate(() => this.end(''));
+          throw new AsyncmonError('UNAVAILABLE', refused);
         }
         this.access = access;
         clearTimeout(this.authTimer);

@@ -20,6 +20,13 @@ import { Session } from './session.js';
 import type { Emit } from './session.js';
 import { Watcher } from './watcher.js';
 
+/**
+ * How long the pool of connections logging in may run over before it is trimmed (a client's
+ * first line is read by then, so it is not taken for a silent one), and by how much at most.
+ */
+const TRIM_DELAY_MS = 50;
+const POOL_OVERRUN = 16;
+
 interface WorkerInit {
   config: WorkerConfig;
   beats: SharedArrayBuffer;
@@ -36,6 +43,19 @@ function main(): void {
   const expected = tokenDigest(config.token);
   const grant: Access = config.readOnly ? 'read' : 'eval';
   const sessions = new Map<number, Session>();
+  /** Sessions that have not logged in yet, oldest first. */
+  const loggingIn = new Set<Session>();
+  /** Who makes room when too many are logging in: the oldest silent one, else text, else JSON. */
+  const oldestLoggingIn = (): Session | undefined => {
+    let text: Session | undefined;
+    let json: Session | undefined;
+    for (const s of loggingIn) {
+      if (s.dialect === null) return s;
+      if (s.dialect === 'text') text ??= s;
+      else json ??= s;
+    }
+    return text ?? json;
+  };
   /** The main thread's last status, what `health` answers from while the loop is blocked. */
   let status: StatusMessage | null = null;
   const bridge = new MainBridge(port, config.limits.callTimeoutMs, {
@@ -141,23 +161,48 @@ function main(): void {
       bridge.console(s.id, 'line', line);
     },
     consoleClose: (s: Session) => bridge.console(s.id, 'close'),
+    loggedIn: (s: Session) => {
+      if (!loggingIn.has(s)) return null;
+      if (sessions.size - loggingIn.size >= config.limits.maxConnections) return `too many sessions (limit ${config.limits.maxConnections}): try again later`;
+      loggingIn.delete(s);
+      return null;
+    },
     closed: (s: Session) => {
       sessions.delete(s.id);
+      loggingIn.delete(s);
       watcher.forget(s);
     },
   };
 
+  // Two pools: logged-in sessions (at most maxConnections) and connections still logging in
+  // (maxUnauthenticated). Someone without the token can only fill the second, and a new
+  // connection always gets in there: the pool is trimmed a moment later (a client's first line
+  // has been read by then), silent connections first, oldest first.
+  let trimTimer: NodeJS.Timeout | null = null;
+  const trim = (to: number) => {
+    while (loggingIn.size > to) oldestLoggingIn()?.evict();
+  };
   const server: Server = createServer({ pauseOnConnect: false }, (socket: Socket) => {
     socket.on('error', () => {});
-    if (sessions.size >= config.limits.maxConnections) {
-      socket.end(`✗ too many connections (limit ${config.limits.maxConnections}): try again later\n`);
+    if (sessions.size - loggingIn.size >= config.limits.maxConnections) {
+      socket.end(`✗ too many connections (limit ${config.limits.maxConnections} sessions): try again later\n`);
       socket.destroySoon?.();
       return;
     }
+    // A hard cap keeps the pool bounded while it waits to be trimmed.
+    trim(config.limits.maxUnauthenticated * POOL_OVERRUN - 1);
     const session = new Session(socket, host);
     sessions.set(session.id, session);
+    loggingIn.add(session);
+    if (loggingIn.size > config.limits.maxUnauthenticated && !trimTimer) {
+      trimTimer = setTimeout(() => {
+        trimTimer = null;
+        trim(config.limits.maxUnauthenticated);
+      }, TRIM_DELAY_MS);
+      trimTimer.unref();
+    }
   });
-  server.maxConnections = config.limits.maxConnections * 4;
+  server.maxConnections = config.limits.maxConnections + config.limits.maxUnauthenticated * POOL_OVERRUN + 16;
 
   const report = (r: WorkerReport) => bridge.report(r);
   let fellBack = false;
@@ -185,6 +230,7 @@ function main(): void {
   else server.listen(config.port, config.host);
 
   function shutdown(): void {
+    if (trimTimer) clearTimeout(trimTimer);
     sentinel.stop();
     for (const s of sessions.values()) s.close();
     server.close();
