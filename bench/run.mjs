@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: what asyncmon costs the process it watches, measured against budgets.
 //
-//   node bench/run.mjs [--quick] [--only http,loop,memory,listing,latency,clients] [--rounds N]
+//   node bench/run.mjs [--quick] [--only http,loop,memory,listing,latency,clients,attach] [--rounds N]
 //                      [--settings tasks,promises,...] [--out FILE] [--no-pin] [--concurrency N]
 //                      [--client raw|agent]
 //   BENCH_NODE=/path/to/node   runs every child under that Node binary
@@ -18,6 +18,7 @@ import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BENCH_DIR, NODE, canPin, installExitGuards, killAll, runOnce, startChild } from './lib/procs.mjs';
 import { max, median, min, round } from './lib/stats.mjs';
+import { benchAttach } from './attach.mjs';
 import { benchLatency } from './latency.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -31,7 +32,7 @@ const option = (name, fallback) => {
 };
 
 const QUICK = flag('--quick');
-const ONLY = new Set(option('--only', 'http,loop,memory,listing,latency,clients').split(','));
+const ONLY = new Set(option('--only', 'http,loop,memory,listing,latency,clients,attach').split(','));
 const PIN = !flag('--no-pin') && canPin();
 const OUT = resolve(option('--out', resolve(BENCH_DIR, 'results.json')));
 
@@ -48,6 +49,7 @@ const S = {
   memory: { n: 100_000, reps: QUICK ? 1 : 3 },
   listing: { reps: QUICK ? 1 : 5 },
   latency: { checkRuns: QUICK ? 5 : 15, blocks: QUICK ? 1 : 3 },
+  attach: { runs: QUICK ? 3 : 7 },
   // 64 dashboards asking ps ten times a second, as 16 connections (the agent's limit) at 40/s.
   clients: { connections: 16, perSecond: 40, durationMs: QUICK ? 5000 : 20_000, rounds: QUICK ? 1 : 2 },
 };
@@ -464,6 +466,12 @@ function report(res) {
       `health while blocked median ${l.blockedReplyMedianMs} ms, max ${l.blockedReplyMaxMs} ms (${l.blockedSeen}/${l.blockedReplies} said blocked)`);
     lines.push('');
   }
+  if (res.attach) {
+    const a = res.attach;
+    lines.push(`Attach: the target's inspector (no authentication) open from SIGUSR1 until closed again, median ${a.openMedianMs} ms ` +
+      `(min ${a.openMinMs}, max ${a.openMaxMs}) over ${a.runs} attaches; attach wall time (Node start-up included) median ${a.wallMedianMs} ms`);
+    lines.push('');
+  }
   const busiest = Math.max(res.loadAverage.start, res.loadAverage.end);
   if (busiest > res.cpus * 0.75) {
     lines.push(`NOTE: the machine was busy (1-min load average ${res.loadAverage.start} at start, ${res.loadAverage.end} at end, ` +
@@ -509,6 +517,10 @@ async function main() {
   if (ONLY.has('latency')) {
     log(`latency: asyncmon check × ${S.latency.checkRuns}, health while blocked × ${S.latency.blocks * 3}`);
     res.latency = await benchLatency(S.latency);
+  }
+  if (ONLY.has('attach')) {
+    log(`attach: the inspector's open window, ${S.attach.runs} attaches to fresh plain apps`);
+    res.attach = await benchAttach(S.attach);
   }
   res.node = res.http?.node ?? null;
   if (!res.node) {

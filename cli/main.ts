@@ -96,6 +96,7 @@ program
   .option('--stacks <mode>', 'stacks: off, tasks, on, or N')
   .option('--port <port>', 'port for the agent (default 20101, or an ephemeral one if busy)')
   .option('--read-only', 'cap clients at read access')
+  .option('--refuse-shared', 'refuse (instead of warning) when other users have processes on this machine: they could race into the inspector while it is open')
   .option('--json', 'print the result as JSON')
   .option('--timeout <ms>', 'give up after this many milliseconds', '10000')
   .action(async (pid: string, opts) => (await import('./attach.js')).attach(pid, opts));

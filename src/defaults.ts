@@ -55,6 +55,14 @@ export const DEFAULTS = {
     /** Requests one connection may have queued before its socket is paused. */
     maxQueuedRequests: 64,
   },
+  attach: {
+    /** The port Node's inspector opens on SIGUSR1 unless its options say otherwise. */
+    inspectorPort: 9229,
+    /** After a failed attach, how long a guard process watches for the inspector to open, to close it. */
+    guardMs: 5 * 60_000,
+    /** How long a finished or failed attach waits to see the inspector closed, past --timeout. */
+    closeMs: 1_500,
+  },
 } as const;
 
 /** Names of the environment variables the agent and the CLI read. */

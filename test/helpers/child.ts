@@ -23,6 +23,8 @@ export interface Child {
 }
 
 export interface SpawnOptions {
+  /** The Node binary (default: the one running the tests). */
+  node?: string;
   nodeArgs?: string[];
   args?: string[];
   env?: Record<string, string | undefined>;
@@ -31,7 +33,7 @@ export interface SpawnOptions {
 
 /** Runs `node [nodeArgs] <script> [args]` with stdout and stderr captured. */
 export function spawnNode(script: string, opts: SpawnOptions = {}): Child {
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), script, ...(opts.args ?? [])], {
+  const proc = spawn(opts.node ?? process.execPath, [...(opts.nodeArgs ?? []), script, ...(opts.args ?? [])], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, NODE_OPTIONS: '', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -136,6 +136,9 @@ export interface FixtureOptions {
   env?: Record<string, string | undefined>;
   /** Preload the agent (`--require dist/agent/register.js`); default true. */
   preload?: boolean;
+  /** More options for Node, before the script (e.g. `--inspect-port=…`), and another Node binary. */
+  nodeArgs?: string[];
+  node?: string;
   /** How long to wait for `READY` and the discovery file (default 15 s). */
   timeoutMs?: number;
 }
@@ -153,7 +156,8 @@ export async function startFixture(script: string, opts: FixtureOptions): Promis
   const timeoutMs = opts.timeoutMs ?? START_TIMEOUT_MS;
   const token = preload ? makeToken() : null;
   const child = spawnNode(resolve(FIXTURES, script), {
-    nodeArgs: preload ? ['--require', REGISTER] : [],
+    node: opts.node,
+    nodeArgs: [...(preload ? ['--require', REGISTER] : []), ...(opts.nodeArgs ?? [])],
     env: agentEnv({ ASYNCMON_PORT: '0', ASYNCMON_TOKEN: token ?? undefined, XDG_RUNTIME_DIR: opts.runtimeDir, ...opts.env }),
   });
   try {
