@@ -1,6 +1,7 @@
 // Host room (the app's main thread): `console` sessions evaluated in the app's global scope.
 import { inspect } from 'node:util';
 import { Script } from 'node:vm';
+import { collectPromises, guardRejections } from './rejection-guard.js';
 
 /** One console session: the lines of an unfinished statement, and the last value. */
 interface ConsoleState {
@@ -72,7 +73,7 @@ export class ConsoleBridge {
           continue;
         }
         s.buffer = [];
-        this.send(session, (await this.evaluate(code)) + '\n' + PROMPT);
+        this.send(session, (await this.evaluate(code, session)) + '\n' + PROMPT);
       }
     } catch {
     } finally {
@@ -82,47 +83,80 @@ export class ConsoleBridge {
   }
 
   /** Runs code in the global scope; `await` works by wrapping it in an async function. */
-  private async evaluate(code: string): Promise<string> {
+  private async evaluate(code: string, session: number): Promise<string> {
+    // A promise the code made and left rejected (or that rejects later) is reported to this
+    // session, never left to end the host as an unhandled rejection.
+    // A rejection the evaluation itself reports (`await` threw it) is not reported twice: the
+    // report waits a turn of the loop and skips what was shown meanwhile.
+    const shown = new Set<unknown>();
+    const report = (reason: unknown) => {
+      setImmediate(() => {
+        if (shown.has(reason) || !this.sessions.has(session)) return;
+        shown.add(reason);
+        this.send(session, `Uncaught (in promise) ${describeError(reason)}\n${PROMPT}`);
+      });
+    };
+    const run = (source: string): unknown => {
+      const { result, promises } = collectPromises(() => new Script(source, { filename: 'asyncmon-console' }).runInThisContext());
+      for (const p of promises) if (p !== result) guardRejections(p, report);
+      return result;
+    };
     try {
       let value: unknown;
       if (/\bawait\b/.test(code)) {
         try {
-          value = new Script(code, { filename: 'asyncmon-console' }).runInThisContext();
+          value = run(code);
         } catch (err) {
           if (!(err instanceof SyntaxError)) throw err;
-          value = await this.runAsync(code);
+          value = await this.runAsync(code, run);
         }
       } else {
-        value = new Script(code, { filename: 'asyncmon-console' }).runInThisContext();
+        value = run(code);
       }
+      guardRejections(value, report);
       this.last = value;
       return inspect(value, { depth: 2, breakLength: 100, maxArrayLength: 50, maxStringLength: 2000 });
     } catch (err) {
-      return `Uncaught ${err instanceof Error ? `${err.name}: ${err.message}` : safeInspect(err)}`;
+      shown.add(err);
+      return `Uncaught ${describeError(err)}`;
     }
   }
 
-  private async runAsync(code: string): Promise<unknown> {
+  private async runAsync(code: string, run: (source: string) => unknown): Promise<unknown> {
     // `const x = await f()` must leave x behind, as in node:repl: a single top-level
     // declaration becomes a global assignment inside the async wrapper.
     const decl = /^\s*(?:var|let|const)\s+([A-Za-z_$][\w$]*)\s*=(?!=)/.exec(code);
     if (decl) code = `globalThis.${decl[1]} =` + code.slice(decl[0].length);
     try {
-      return await new Script(`(async () => (${code}\n))()`, { filename: 'asyncmon-console' }).runInThisContext();
+      return await run(`(async () => (${code}\n))()`);
     } catch (err) {
       if (!(err instanceof SyntaxError)) throw err;
-      return await new Script(`(async () => {${code}\n})()`, { filename: 'asyncmon-console' }).runInThisContext();
+      return await run(`(async () => {${code}\n})()`);
     }
   }
 
-  /** `_` as the last value, unless the host already uses the name. */
+  /**
+   * `_` as the last value, unless the host already uses the name. When the host assigns `_`
+   * itself while a console is open, its value wins: the accessor turns into a plain property
+   * holding it, and the console stops showing the last value there.
+   */
   private defineUnderscore(): void {
     if (this.underscore || Object.prototype.hasOwnProperty.call(globalThis, '_')) return;
     try {
-      Object.defineProperty(globalThis, '_', { configurable: true, enumerable: false, get: () => this.last });
+      Object.defineProperty(globalThis, '_', {
+        configurable: true,
+        enumerable: false,
+        get: this.underscoreGet,
+        set: (v: unknown) => {
+          this.underscore = false;
+          Object.defineProperty(globalThis, '_', { value: v, writable: true, configurable: true, enumerable: true });
+        },
+      });
       this.underscore = true;
     } catch {}
   }
+
+  private readonly underscoreGet = () => this.last;
 
   /** Ends a session once the input sent before it has run (its output goes first), then says so. */
   close(session: number): void {
@@ -136,7 +170,8 @@ export class ConsoleBridge {
     if (!this.sessions.delete(session)) return;
     if (this.sessions.size === 0 && this.underscore) {
       try {
-        delete (globalThis as Record<string, unknown>)._;
+        // Only our own accessor: a `_` the host set meanwhile stays.
+        if (Object.getOwnPropertyDescriptor(globalThis, '_')?.get === this.underscoreGet) delete (globalThis as Record<string, unknown>)._;
       } catch {}
       this.underscore = false;
     }
@@ -148,6 +183,10 @@ export class ConsoleBridge {
     for (const s of this.sessions.values()) s.queue.length = 0;
     for (const id of [...this.sessions.keys()]) this.finish(id);
   }
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : safeInspect(err);
 }
 
 function safeInspect(value: unknown): string {

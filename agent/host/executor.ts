@@ -8,6 +8,7 @@ import { AsyncmonError } from '../../src/errors.js';
 import { parseLevel, parseStacks } from '../../src/levels.js';
 import type { Page, PromisesResult, StatsResult, TaskInfo } from '../../src/model.js';
 import type { Agent } from './agent.js';
+import { collectPromises, guardRejections } from './rejection-guard.js';
 import { cancelById, listHandles, listTasks, takeSnapshot, taskTree, whereTask } from './queries.js';
 
 type Handler = (agent: Agent, args: Args, by: string) => unknown;
@@ -64,18 +65,27 @@ async function evaluate(code: string): Promise<string> {
 
 /** `await` works by wrapping the code in an async function. */
 async function evaluateRaw(code: string): Promise<string> {
+  // Promises the code made or its result holds (`[Promise.reject(1)]`) must not end the host
+  // when they reject: the answer shows their state, and a later rejection has nobody to go to.
+  const quiet = () => {};
+  const run = (source: string): unknown => {
+    const { result, promises } = collectPromises(() => runInThisContext(source, { filename: 'asyncmon-eval' }));
+    for (const p of promises) if (p !== result) guardRejections(p, quiet);
+    return result;
+  };
   let value: unknown;
   if (/\bawait\b/.test(code)) {
     try {
-      value = await runInThisContext(`(async () => (${code}\n))()`, { filename: 'asyncmon-eval' });
+      value = await run(`(async () => (${code}\n))()`);
     } catch (err) {
       if (!(err instanceof SyntaxError)) throw err;
-      value = await runInThisContext(`(async () => {${code}\n})()`, { filename: 'asyncmon-eval' });
+      value = await run(`(async () => {${code}\n})()`);
     }
   } else {
-    value = runInThisContext(code, { filename: 'asyncmon-eval' });
+    value = run(code);
     if (value instanceof Promise) value = await value;
   }
+  guardRejections(value, quiet);
   return inspect(value, { depth: 3, breakLength: 100, maxArrayLength: 50, maxStringLength: 2000 });
 }
 
