@@ -35,7 +35,12 @@ export function guardRejections(value: unknown, report: (reason: unknown) => voi
     if (depth >= MAX_DEPTH || types.isProxy(v)) return;
     try {
       if (Array.isArray(v)) for (const item of v.slice(0, MAX_VISITED)) visit(item, depth + 1);
-      else if (types.isMap(v)) for (const [k, item] of v) (visit(k, depth + 1), visit(item, depth + 1));
+      else if (types.isMap(v)) {
+        for (const [k, item] of v) {
+          visit(k, depth + 1);
+          visit(item, depth + 1);
+        }
+      }
       else if (types.isSet(v)) for (const item of v) visit(item, depth + 1);
       else if (typeof v === 'object') {
         for (const key of Object.keys(v).slice(0, MAX_VISITED)) {
