@@ -9,7 +9,7 @@ import { EXIT } from './exit-codes.js';
 import { peerProblem } from './peer-check.js';
 import { expectedPeer, fail, timeoutMs } from './run.js';
 import type { TargetOptions } from './run.js';
-import { resolveTarget } from './target.js';
+import { resolveTarget, tokenOf } from './target.js';
 
 /**
  * Waits until the text the agent has sent matches `re` (or it says ✗), within `ms`; answers
@@ -66,7 +66,7 @@ async function login(socket: Socket, address: Address, token: string, nonce: str
  */
 export async function consoleSession(opts: TargetOptions): Promise<void> {
   try {
-    const target = resolveTarget(opts.target, opts.token);
+    const target = resolveTarget(opts.target, tokenOf(opts));
     const ms = timeoutMs(opts);
     const socket = 'socket' in target.address ? connect(target.address.socket) : connect(target.address.port, target.address.host);
     // Nothing secret, written at once: the agent sees a client that speaks (see AgentClient.connect).

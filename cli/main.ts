@@ -20,11 +20,12 @@ function version(): string {
   }
 }
 
-/** -t, --token, --json and --timeout, on every command that talks to an agent. */
+/** -t, --token-file, --token, --json and --timeout, on every command that talks to an agent. */
 function targetOptions(cmd: Command, timeoutDefault = '5000'): Command {
   return cmd
     .option('-t, --target <target>', 'pid, host:port or Unix socket path (default: the only agent found)')
-    .option('--token <token>', 'token (default: from the discovery file, or ASYNCMON_TOKEN)')
+    .option('--token-file <file>', 'read the token from this file (default: the discovery file, or ASYNCMON_TOKEN)')
+    .option('--token <token>', 'the token itself (visible to other local users in the process list: prefer --token-file)')
     .option('--json', 'print the data as JSON')
     .addOption(new Option('--timeout <ms>', 'give up after this many milliseconds').default(timeoutDefault));
 }

@@ -3,13 +3,14 @@ import { renderResult } from '../src/render.js';
 import { AgentClient } from './client.js';
 import type { ExpectedPeer } from './peer-check.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { resolveTarget } from './target.js';
+import { resolveTarget, tokenOf } from './target.js';
 import type { Target } from './target.js';
 
 /** Options every command that talks to an agent takes. */
 export interface TargetOptions {
   target?: string;
   token?: string;
+  tokenFile?: string;
   json?: boolean;
   timeout?: string;
 }
@@ -28,7 +29,7 @@ export function expectedPeer(target: Target): ExpectedPeer | undefined {
 
 /** Resolves the target and connects; every failure is an `AsyncmonError` with a code. */
 export async function connectTo(opts: TargetOptions, fallbackTimeout?: number): Promise<{ client: AgentClient; target: Target }> {
-  const target = resolveTarget(opts.target, opts.token);
+  const target = resolveTarget(opts.target, tokenOf(opts));
   const client = await AgentClient.connect(target.address, { token: target.token, timeoutMs: timeoutMs(opts, fallbackTimeout), expect: expectedPeer(target) });
   return { client, target };
 }

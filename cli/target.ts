@@ -1,3 +1,4 @@
+import { readFileSync, statSync } from 'node:fs';
 import { ENV } from '../src/defaults.js';
 import { scanDiscovery } from '../src/discovery.js';
 import type { DiscoveryRecord } from '../src/discovery.js';
@@ -11,6 +12,35 @@ export interface Target {
   record: DiscoveryRecord | null;
 }
 
+let warnedToken = false;
+
+/**
+ * The token the user gave: `--token-file` (its first line), else `--token`, else none (then
+ * `ASYNCMON_TOKEN` or the discovery file). `--token` works but is said to be visible: any
+ * local user reads it in `/proc/<pid>/cmdline` for as long as the command runs.
+ */
+export function tokenOf(opts: { token?: string; tokenFile?: string }): string | undefined {
+  if (opts.tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(opts.tokenFile, 'utf8');
+    } catch (err) {
+      throw new AsyncmonError('BAD_ARGUMENT', `cannot read --token-file ${opts.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    const token = text.split(/\r?\n/)[0].trim();
+    if (token.length < 8) throw new AsyncmonError('BAD_ARGUMENT', `--token-file ${opts.tokenFile} holds no token (its first line must have at least 8 characters)`);
+    try {
+      if ((statSync(opts.tokenFile).mode & 0o077) !== 0) process.stderr.write(`asyncmon: warning: ${opts.tokenFile} can be read by other users (chmod 600 it)\n`);
+    } catch {}
+    return token;
+  }
+  if (opts.token !== undefined && !warnedToken) {
+    warnedToken = true;
+    process.stderr.write(`asyncmon: warning: --token is visible to every local user (in the process list) while this runs; use --token-file or ${ENV.token}\n`);
+  }
+  return opts.token;
+}
+
 function fromRecord(record: DiscoveryRecord, token?: string): Target {
   const address: Address = record.socket ? { socket: record.socket } : { host: record.host, port: record.port ?? 0 };
   return { address, token: token ?? record.token, record };
@@ -19,7 +49,8 @@ function fromRecord(record: DiscoveryRecord, token?: string): Target {
 /**
  * Turns `-t` into an address: a pid (through the discovery files), `host:port`, or a Unix
  * socket path. Without `-t` it takes the only agent this user can see, and explains when
- * there are none or several. `--token` / `ASYNCMON_TOKEN` override the discovered token.
+ * there are none or several. `--token-file` / `--token` / `ASYNCMON_TOKEN` override the
+ * discovered token.
  */
 export function resolveTarget(spec: string | undefined, tokenOverride?: string): Target {
   const token = tokenOverride ?? process.env[ENV.token] ?? undefined;
@@ -47,13 +78,13 @@ export function resolveTarget(spec: string | undefined, tokenOverride?: string):
     const port = Number(m[2]);
     const record = agents.find((a) => a.port === port && (a.host === host || host === 'localhost')) ?? null;
     const t = token ?? record?.token;
-    if (!t) throw new AsyncmonError('BAD_ARGUMENT', `no token for ${spec}: pass --token or set ${ENV.token}`);
+    if (!t) throw new AsyncmonError('BAD_ARGUMENT', `no token for ${spec}: pass --token-file or set ${ENV.token}`);
     return { address: { host, port }, token: t, record };
   }
   if (spec.includes('/')) {
     const record = agents.find((a) => a.socket === spec) ?? null;
     const t = token ?? record?.token;
-    if (!t) throw new AsyncmonError('BAD_ARGUMENT', `no token for ${spec}: pass --token or set ${ENV.token}`);
+    if (!t) throw new AsyncmonError('BAD_ARGUMENT', `no token for ${spec}: pass --token-file or set ${ENV.token}`);
     return { address: { socket: spec }, token: t, record };
   }
   throw new AsyncmonError('BAD_ARGUMENT', `bad target "${spec}": use a pid, host:port, or a socket path`);

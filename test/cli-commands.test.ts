@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FIXTURES } from './helpers/child.js';
-import { Cleanups, cliIn, json, ok, show } from './helpers/cli.js';
+import { Cleanups, cliIn, exitedZero, json, ok, show } from './helpers/cli.js';
 import { markedLine } from './helpers/wire.js';
 
 const APP = 'cli-app.cjs';
@@ -243,12 +243,28 @@ describe('targets and tokens', () => {
     expect(json(r).pid).toBe(app.pid);
   });
 
-  it('-t host:port with --token reaches the agent without its discovery file', async () => {
+  it('-t host:port with --token reaches the agent without its discovery file, and warns that --token is visible', async () => {
     const { app } = await setup();
     // An empty runtime dir of its own: only the address and the token lead to the agent.
     const elsewhere = cliIn(cleanups.runtimeDir());
-    const r = ok(await elsewhere('ps', '-t', `127.0.0.1:${app.port}`, '--token', app.token!, '--json'));
+    const r = exitedZero(await elsewhere('ps', '-t', `127.0.0.1:${app.port}`, '--token', app.token!, '--json'));
     expect(json(r).items.map((i: { name: string }) => i.name)).toContain('cli-waiter');
+    expect(r.stderr).toBe('asyncmon: warning: --token is visible to every local user (in the process list) while this runs; use --token-file or ASYNCMON_TOKEN\n');
+  });
+
+  it('--token-file reads the token from a file, silently when the file is private (finding 9)', async () => {
+    const { app } = await setup();
+    const dir = cleanups.runtimeDir();
+    const file = join(dir, 'token');
+    writeFileSync(file, `${app.token}\n`, { mode: 0o600 });
+    const r = ok(await cliIn(dir)('ps', '-t', `127.0.0.1:${app.port}`, '--token-file', file, '--json'));
+    expect(json(r).items.map((i: { name: string }) => i.name)).toContain('cli-waiter');
+    chmodSync(file, 0o644);
+    const loose = exitedZero(await cliIn(dir)('ps', '-t', `127.0.0.1:${app.port}`, '--token-file', file));
+    expect(loose.stderr).toContain(`${file} can be read by other users`);
+    const missing = await cliIn(dir)('ps', '-t', `127.0.0.1:${app.port}`, '--token-file', join(dir, 'nope'));
+    expect(missing.code, show(missing)).toBe(2);
+    expect(missing.stderr).toContain('cannot read --token-file');
   });
 
   it('with no -t, uses the only agent there is', async () => {

@@ -7,7 +7,7 @@ import { AgentClient, describe } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { expectedPeer, fail } from '../run.js';
 import type { TargetOptions } from '../run.js';
-import { resolveTarget } from '../target.js';
+import { resolveTarget, tokenOf } from '../target.js';
 import type { Target } from '../target.js';
 import { intentFor } from './keys.js';
 import { selectedId } from './rows.js';
@@ -45,7 +45,7 @@ export async function top(opts: TopOptions): Promise<void> {
   try {
     if (opts.file) state = stateFromDump(opts.file);
     else {
-      target = resolveTarget(opts.target, opts.token);
+      target = resolveTarget(opts.target, tokenOf(opts));
       state = initialState(target.record ? `${target.record.pid}` : describe(target.address));
     }
   } catch (err) {
