@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { agentProof, clientProof, newNonce, sameProof } from '../src/auth-proof.js';
+import { cleanText } from '../src/clean-text.js';
 import { AsyncmonError } from '../src/errors.js';
 import { describe } from './client.js';
 import type { Address } from './client.js';
@@ -88,9 +89,11 @@ export async function consoleSession(opts: TargetOptions): Promise<void> {
       throw err;
     }
     // The agent prints the prompt; readline only edits the line.
-    process.stdout.write(`${greeting}asyncmon> `);
+    process.stdout.write(`${cleanText(greeting, true)}asyncmon> `);
     const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY, historySize: 500, prompt: '' });
-    socket.on('data', (chunk: Buffer) => process.stdout.write(chunk.toString('utf8')));
+    // What the agent sends is shown without control characters (its own output has none).
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => process.stdout.write(cleanText(chunk, true)));
     rl.on('line', (line) => socket.write(line + '\n'));
     rl.on('close', () => socket.end());
     await new Promise<void>((resolve) => {

@@ -1,4 +1,5 @@
 import { scanDiscovery } from '../src/discovery.js';
+import { cleanText, cleanValue } from '../src/clean-text.js';
 import { formatDuration } from '../src/format.js';
 import { renderTable } from '../src/table.js';
 import type { DiscoveryRecord } from '../src/discovery.js';
@@ -6,7 +7,7 @@ import type { DiscoveryRecord } from '../src/discovery.js';
 /** `asyncmon ls`: the agents this user can reach; files of dead processes are skipped. */
 export function ls(opts: { json?: boolean }): void {
   const { records: agents, refused } = scanDiscovery();
-  for (const why of refused) process.stderr.write(`asyncmon: refused ${why}: not this user's, or not private\n`);
+  for (const why of refused) process.stderr.write(`asyncmon: refused ${cleanText(why)}: not this user's, or not private\n`);
   if (opts.json) {
     const safe = agents.map(({ token: _token, ...rest }) => ({ ...rest, uptimeMs: Date.now() - rest.startedAt }));
     process.stdout.write(JSON.stringify(safe, null, 2) + '\n');
@@ -25,7 +26,7 @@ export function ls(opts: { json?: boolean }): void {
         { header: 'NODE', cell: (a) => a.node },
         { header: 'COMMAND', cell: (a) => a.argv.join(' '), flex: true },
       ],
-      agents,
+      agents.map((a) => cleanValue(a)),
     ) + '\n',
   );
 }

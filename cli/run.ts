@@ -1,3 +1,4 @@
+import { cleanText } from '../src/clean-text.js';
 import { AsyncmonError } from '../src/errors.js';
 import { renderResult } from '../src/render.js';
 import { AgentClient } from './client.js';
@@ -44,7 +45,8 @@ export function print(cmd: string, result: unknown, json: boolean | undefined): 
 /** Reports an error on stderr (or as JSON on stdout) and sets the exit code. */
 export function fail(err: unknown, json?: boolean): void {
   const code = exitCodeFor(err);
-  const message = err instanceof Error ? err.message : String(err);
+  // The message may carry what an agent (or an impostor) said: no control characters.
+  const message = cleanText(err instanceof Error ? err.message : String(err), true);
   if (json) {
     const errorCode = err instanceof AsyncmonError ? err.code : 'INTERNAL';
     process.stdout.write(JSON.stringify({ ok: false, error: { code: errorCode, message } }, null, 2) + '\n');

@@ -1,3 +1,4 @@
+import { cleanText, cleanValue } from './clean-text.js';
 import { formatBytes, formatDuration, formatFrame, formatSite } from './format.js';
 import type {
   BlockedEpisode,
@@ -208,7 +209,9 @@ export function renderHelp(entries: HelpEntry[]): string {
 }
 
 /** Renders any command's result as text; unknown shapes fall back to indented JSON. */
-export function renderResult(cmd: string, result: unknown, width = 80): string {
+export function renderResult(cmd: string, raw: unknown, width = 80): string {
+  // Every string came from the host: no control character reaches the terminal.
+  const result = typeof raw === 'string' ? cleanText(raw, true) : cleanValue(raw);
   switch (cmd) {
     case 'ps':
       return renderTasks(result as Page<TaskInfo>, width);

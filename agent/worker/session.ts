@@ -7,6 +7,7 @@ import { LineDecoder } from '../../src/line-decoder.js';
 import { PROTOCOL_VERSION, RequestError, errorResponse, okResponse, parseRequest } from '../../src/protocol.js';
 import { isNonce, newNonce } from '../../src/auth-proof.js';
 import type { HelpEntry } from '../../src/model.js';
+import { cleanText } from '../../src/clean-text.js';
 import { renderResult } from '../../src/render.js';
 import type { Limits } from '../messages.js';
 
@@ -281,7 +282,7 @@ export class Session {
       } else if (spec.name === 'challenge') this.write(`challenge ${(result as { challenge: string }).challenge}\n`);
       else this.write(renderResult(spec.name, result) + '\n');
     } catch (err) {
-      this.write(`✗ ${err instanceof Error ? err.message : String(err)}\n`);
+      this.write(`✗ ${cleanText(err instanceof Error ? err.message : String(err), true)}\n`);
     }
     if (!this.closedFlag && !this.inConsole) this.write(PROMPT);
   }
