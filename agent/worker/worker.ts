@@ -5,6 +5,7 @@
  * host's loop is blocked; everything else is forwarded to the main thread's executor.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -221,6 +222,16 @@ function main(): void {
     shutdown();
   });
   server.on('listening', () => {
+    if (config.socket) {
+      // Private whatever the umask (a worker cannot set it): only this user may connect.
+      try {
+        chmodSync(config.socket, 0o600);
+      } catch (err) {
+        report({ type: 'failed', message: `cannot make ${config.socket} private: ${(err as Error).message}` });
+        shutdown();
+        return;
+      }
+    }
     listening = true;
     const addr = server.address();
     if (typeof addr === 'string' || addr === null) report({ type: 'listening', host: config.host, port: null, socket: config.socket, fellBack });
