@@ -1,7 +1,8 @@
 /**
  * Issue 12 (low): the agent's Unix socket is created 0600 whatever the umask, and the CLI
  * reaches an agent there, through its discovery file (the peer check looks the socket up in
- * /proc/net/unix) and by path.
+ * /proc/net/unix) and by path. And a host run with --frozen-intrinsics (Error.stackTraceLimit
+ * cannot be set) is told so once, with no faults counted.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -9,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanups, cliIn, json, ok } from './helpers/cli.js';
-import { FIXTURES, REGISTER, waitUntil } from './helpers/child.js';
-import { makeToken, readDiscovery } from './helpers/wire.js';
+import { FIXTURES, REGISTER, spawnNode, waitUntil } from './helpers/child.js';
+import { agentEnv, makeToken, markedLine, readDiscovery } from './helpers/wire.js';
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
@@ -35,5 +36,26 @@ describe('the Unix socket', () => {
     const cli = cliIn(runtime);
     expect(json(ok(await cli('ps', '--json'))).items.map((t: { name: string }) => t.name)).toContain('cli-waiter');
     expect(json(ok(await cli('health', '-t', socket, '--json'))).status).toBe('ok');
+  });
+});
+
+describe('--frozen-intrinsics', () => {
+  it('is said once, is never a fault, and where still names the await', async () => {
+    const runtime = cleanups.runtimeDir();
+    const app = spawnNode(join(FIXTURES, 'cli-app.cjs'), {
+      nodeArgs: ['--frozen-intrinsics', '--require', REGISTER],
+      env: agentEnv({ ASYNCMON_PORT: '0', ASYNCMON_TRACK: 'promises', ASYNCMON_STACKS: 'on', XDG_RUNTIME_DIR: runtime }),
+    });
+    cleanups.add(() => app.kill());
+    await app.waitFor(/^READY /m, 15_000);
+    const cli = cliIn(runtime);
+    const ps = json(ok(await cli('ps', '--json')));
+    const waiter = ps.items.find((t: { name: string }) => t.name === 'cli-waiter');
+    const where = json(ok(await cli('where', String(waiter.id), '--json')));
+    expect(where.waitsOn?.site?.line, JSON.stringify(where)).toBe(markedLine('cli-app.cjs', 'waiter-await'));
+    const health = json(ok(await cli('health', '--json')));
+    expect(health.tracker.disabledReason).toBeNull();
+    const lines = app.stderr().split('\n').filter((l) => l.startsWith('asyncmon:'));
+    expect(lines).toEqual(["asyncmon: Error.stackTraceLimit cannot be set in this process (node --frozen-intrinsics): creation stacks keep V8's default depth"]);
   });
 });

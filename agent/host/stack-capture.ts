@@ -1,5 +1,6 @@
 // Host room (the app's main thread): creation stacks, captured unformatted and turned into
 // frames when shown.
+import { writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS } from '../../src/defaults.js';
@@ -37,6 +38,50 @@ function keepFrames(_err: unknown, sites: CallSiteLike[]): CallSiteLike[] {
   return sites;
 }
 
+const FROZEN_MESSAGE = "Error.stackTraceLimit cannot be set in this process (node --frozen-intrinsics): creation stacks keep V8's default depth";
+
+/**
+ * Set once it turns out that this process does not let the agent set `Error.stackTraceLimit`
+ * or `Error.prepareStackTrace` (`node --frozen-intrinsics` freezes `Error`, after the preload
+ * has run, so it is found on first use). Stacks are then captured at V8's default depth and
+ * read from their text: fewer frames, said once, never a fault.
+ */
+let frozen = false;
+
+function frozenNow(): void {
+  if (frozen) return;
+  frozen = true;
+  try {
+    writeSync(2, `asyncmon: ${FROZEN_MESSAGE}\n`);
+  } catch {}
+}
+
+/** Whether `Error` turned out frozen (see `frozenNow`). */
+export function errorIsFrozen(): boolean {
+  return frozen;
+}
+
+/** `    at fn (file:line:col)` or `    at file:line:col`, as V8 writes a frame. */
+const FRAME_LINE = /^\s*at (?:(async )?(.*?) \()?(.+?):(\d+):(\d+)\)?$/;
+
+/** The frames of a stack's text, for when its call sites cannot be had (FROZEN_ERROR). */
+function framesFromText(text: unknown): Frame[] {
+  if (typeof text !== 'string') return [];
+  const out: Frame[] = [];
+  for (const line of text.split('\n')) {
+    const m = FRAME_LINE.exec(line);
+    if (!m) continue;
+    let file = m[3];
+    if (file.startsWith('file://')) {
+      try {
+        file = fileURLToPath(file);
+      } catch {}
+    }
+    out.push({ fn: m[2] ? `${m[1] ?? ''}${m[2]}` : '', file, line: Number(m[4]), column: Number(m[5]) });
+  }
+  return out;
+}
+
 /**
  * Captures the current stack without formatting it (about 2.5 µs). `Error.stackTraceLimit` is
  * global, so it is saved and restored around the capture. The hook's own frames and Node's are
@@ -44,10 +89,18 @@ function keepFrames(_err: unknown, sites: CallSiteLike[]): CallSiteLike[] {
  */
 export function captureStack(): RawStack {
   const holder: RawStack = {};
+  if (frozen) {
+    Error.captureStackTrace(holder);
+    return holder;
+  }
   const saved = Error.stackTraceLimit;
-  Error.stackTraceLimit = CAPTURE_LIMIT;
+  try {
+    Error.stackTraceLimit = CAPTURE_LIMIT;
+  } catch {
+    frozenNow();
+  }
   Error.captureStackTrace(holder);
-  Error.stackTraceLimit = saved;
+  if (!frozen) Error.stackTraceLimit = saved;
   return holder;
 }
 
@@ -58,11 +111,23 @@ export function stackFrames(raw: RawStack | null | undefined): Frame[] {
   if (!raw) return [];
   const cached = framesCache.get(raw);
   if (cached) return cached;
+  if (frozen) {
+    const frames = framesFromText(raw.stack)
+      .filter((f) => !isInternalFile(f.file))
+      .slice(0, FRAMES_KEPT);
+    framesCache.set(raw, frames);
+    return frames;
+  }
   let sites: unknown;
   const saved = Error.prepareStackTrace;
   try {
-    // V8 formats `.stack` lazily on first access, so the override decides what we get back.
     Error.prepareStackTrace = keepFrames as typeof Error.prepareStackTrace;
+  } catch {
+    frozenNow();
+    return stackFrames(raw);
+  }
+  try {
+    // V8 formats `.stack` lazily on first access, so the override decides what we get back.
     sites = raw.stack;
   } catch {
     sites = undefined;
