@@ -31,7 +31,12 @@ function targetOptions(cmd: Command, timeoutDefault = '5000'): Command {
 }
 
 function argSyntax(spec: CommandSpec): string {
-  return spec.args.map((a) => (a.required ? `<${a.name}${a.rest ? '...' : ''}>` : `[${a.name}${a.rest ? '...' : ''}]`)).join(' ');
+  return positional(spec).map((a) => (a.required ? `<${a.name}${a.rest ? '...' : ''}>` : `[${a.name}${a.rest ? '...' : ''}]`)).join(' ');
+}
+
+/** The arguments a command takes in order; switches (`flag`) are options instead. */
+function positional(spec: CommandSpec): CommandSpec['args'] {
+  return spec.args.filter((a) => a.type !== 'flag');
 }
 
 const program = new Command('asyncmon')
@@ -53,14 +58,17 @@ for (const spec of COMMANDS) {
   if (spec.cli === false || spec.name === 'console') continue;
   const cmd = program.command(`${spec.name} ${argSyntax(spec)}`.trim()).description(spec.summary);
   if (spec.aliases.length > 0) cmd.aliases([...spec.aliases]);
+  for (const flag of spec.args.filter((a) => a.type === 'flag')) cmd.option(`--${flag.name}`, flag.summary);
   targetOptions(cmd).action(async (...params: unknown[]) => {
-    const opts = params[spec.args.length] as TargetOptions;
     const args: Record<string, unknown> = {};
-    spec.args.forEach((a, i) => {
+    const ordered = positional(spec);
+    const opts = params[ordered.length] as TargetOptions & Record<string, unknown>;
+    ordered.forEach((a, i) => {
       const value = params[i];
       if (value === undefined) return;
       args[a.name] = Array.isArray(value) ? value.join(' ') : value;
     });
+    for (const flag of spec.args.filter((a) => a.type === 'flag')) if (opts[flag.name] === true) args[flag.name] = true;
     await (await import('./run.js')).runOneShot(spec.name, args, opts);
   });
 }

@@ -13,7 +13,8 @@ export interface ArgSpec {
   name: string;
   summary: string;
   required?: boolean;
-  type: 'string' | 'int';
+  /** `flag`: a switch, `--name` in the text dialect and the CLI, `true` in JSON. */
+  type: 'string' | 'int' | 'flag';
   /** Takes the rest of the line (text dialect). */
   rest?: boolean;
 }
@@ -45,7 +46,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'ps', aliases: ['p'], summary: 'list live tasks (optionally only those whose name or kind contains a text)', args: [{ name: 'filter', summary: 'text to match in name or kind', type: 'string' }, limit], access: 'read', runs: 'main' },
   { name: 'where', aliases: ['w'], summary: 'show where a task waits: the await it is parked on, and its parents', args: [{ ...id, summary: 'task id' }], access: 'read', runs: 'main' },
   { name: 'tree', aliases: ['t'], summary: 'show how tasks nest', args: [{ ...id, required: false, summary: 'task id (default: all)' }], access: 'read', runs: 'main' },
-  { name: 'cancel', aliases: ['ca'], summary: 'cancel a task, timer, socket, server or child process', args: [id, { name: 'reason', summary: 'why (recorded in history)', type: 'string', rest: true }], access: 'control', runs: 'main' },
+  { name: 'cancel', aliases: ['ca'], summary: 'cancel a task, timer, socket, server or child process', args: [id, { name: 'force', summary: "also clear a timer Node itself relies on (an HTTP server's check of headersTimeout)", type: 'flag' }, { name: 'reason', summary: 'why (recorded in history)', type: 'string', rest: true }], access: 'control', runs: 'main' },
   { name: 'handles', aliases: ['hd'], summary: 'what keeps the process alive, with the callback each will run', args: [limit], access: 'read', runs: 'main' },
   { name: 'promises', aliases: ['pr'], summary: 'pending promises grouped by creation site, and the newest ones', args: [limit], access: 'read', runs: 'main' },
   { name: 'stack', aliases: ['st'], summary: "the main thread's stack right now (when the loop is blocked)", args: [], access: 'read', runs: 'worker' },
@@ -93,10 +94,16 @@ export function parseTextCommand(line: string): { spec: CommandSpec; args: Args 
   const name = space < 0 ? trimmed : trimmed.slice(0, space);
   const spec = findCommand(name, 'text');
   const rest = space < 0 ? '' : trimmed.slice(space + 1).trim();
-  const words = splitWords(rest);
   const args: Args = {};
-  for (let i = 0; i < spec.args.length; i++) {
-    const arg = spec.args[i];
+  const flags = spec.args.filter((a) => a.type === 'flag');
+  const words = splitWords(rest).filter((w) => {
+    const flag = flags.find((f) => w === `--${f.name}`);
+    if (flag) args[flag.name] = true;
+    return !flag;
+  });
+  const positional = spec.args.filter((a) => a.type !== 'flag');
+  for (let i = 0; i < positional.length; i++) {
+    const arg = positional[i];
     if (arg.rest) {
       const restWords = words.slice(i);
       if (restWords.length > 0) args[arg.name] = restWords.join(' ');
@@ -105,7 +112,7 @@ export function parseTextCommand(line: string): { spec: CommandSpec; args: Args 
     }
     if (i < words.length) args[arg.name] = words[i];
   }
-  if (words.length > spec.args.length) {
+  if (words.length > positional.length) {
     throw new AsyncmonError('BAD_ARGUMENT', `too many arguments: usage: ${usage(spec)}`);
   }
   return { spec, args: checkArgs(spec, args) };
@@ -128,7 +135,10 @@ export function checkArgs(spec: CommandSpec, raw: unknown): Args {
       if (arg.required) throw new AsyncmonError('BAD_ARGUMENT', `missing ${arg.name}: usage: ${usage(spec)}`);
       continue;
     }
-    if (arg.type === 'int') {
+    if (arg.type === 'flag') {
+      if (value !== true && value !== false) throw new AsyncmonError('BAD_ARGUMENT', `${arg.name} is a switch: true or false`);
+      if (value) out[arg.name] = true;
+    } else if (arg.type === 'int') {
       const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
       if (!Number.isSafeInteger(n) || n < 0) throw new AsyncmonError('BAD_ARGUMENT', `${arg.name} must be a whole number, not ${JSON.stringify(value)}`);
       out[arg.name] = n;
@@ -140,7 +150,7 @@ export function checkArgs(spec: CommandSpec, raw: unknown): Args {
   return out;
 }
 
-/** `cancel <id> [reason]` */
+/** `cancel <id> [--force] [reason]` */
 export function usage(spec: CommandSpec): string {
-  return [spec.name, ...spec.args.map((a) => (a.required ? `<${a.name}>` : `[${a.name}]`))].join(' ');
+  return [spec.name, ...spec.args.map((a) => (a.type === 'flag' ? `[--${a.name}]` : a.required ? `<${a.name}>` : `[${a.name}]`))].join(' ');
 }

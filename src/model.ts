@@ -98,6 +98,11 @@ export interface HandleInfo {
   /** Where the callback it will run lives (timers, immediates), or what it is (sockets). */
   callback: Site | null;
   detail: string;
+  /**
+   * What Node itself uses it for, when it is not the app's own (an HTTP server's timer that
+   * enforces headersTimeout): cancel then asks for `--force`.
+   */
+  role?: string | null;
 }
 
 export interface LoopStats {

@@ -169,6 +169,21 @@ describe('handles', () => {
     // The callback's location is what this command is for: it must be there, not cut off.
     expect(row, show(text)).toMatch(siteOf(line));
   });
+
+  it("labels the HTTP server's own timer (it enforces headersTimeout), and cancel asks for --force before clearing it", async () => {
+    const { cli, app } = await setup();
+    const data = json(ok(await cli('handles', '--json')));
+    const own = data.items.find((h: { role?: string | null }) => typeof h.role === 'string');
+    expect(own, JSON.stringify(data.items)).toMatchObject({ kind: 'interval', role: `the HTTP server on 127.0.0.1:${app.ready.serverPort} enforces headersTimeout and requestTimeout with it` });
+    expect(own.detail).toContain('enforces headersTimeout');
+    const refused = await cli('cancel', own.id);
+    expect(refused.code, show(refused)).toBe(1);
+    expect(refused.stderr).toContain(`cancel ${own.id} --force`);
+    expect(json(ok(await cli('handles', '--json'))).items.map((h: { id: string }) => h.id)).toContain(own.id);
+    const forced = ok(await cli('cancel', own.id, '--force'));
+    expect(forced.stdout).toContain('cleared');
+    expect(json(ok(await cli('handles', '--json'))).items.map((h: { id: string }) => h.id)).not.toContain(own.id);
+  });
 });
 
 describe('promises', () => {

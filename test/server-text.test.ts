@@ -56,7 +56,7 @@ describe('connecting and authenticating', () => {
       const help = await c.command('help');
       expect(help).toMatch(/^COMMAND\s+ALIAS\s+WHAT IT DOES/);
       expect(help).toMatch(/^ps \[filter\] \[limit\]\s+p\s/m);
-      expect(await c.command('help cancel')).toContain('cancel <id> [reason]');
+      expect(await c.command('help cancel')).toContain('cancel <id> [--force] [reason]');
       for (const cmd of ['ps', 'p', 'where 3', 'tree', 'cancel 3', 'handles', 'promises', 'stack', 'stats', 'history', 'track promises', 'health', 'console']) {
         expect(await c.command(cmd), cmd).toBe('✗ authenticate first: auth <token>');
       }
@@ -111,7 +111,7 @@ describe('every command of the table', () => {
     expect(help).not.toMatch(/^(hello|snapshot|watch|eval)\b/m);
     expectNarrow(help);
     const one = await c.command('help cancel');
-    expect(one).toBe(['cancel <id> [reason]', '  cancel a task, timer, socket, server or child process', '  aliases: ca', '  access: control'].join('\n'));
+    expect(one).toBe(['cancel <id> [--force] [reason]', '  cancel a task, timer, socket, server or child process', '  aliases: ca', '  access: control'].join('\n'));
     expect(await c.command('help p')).toMatch(/^ps \[filter\] \[limit\]/);
   });
 
@@ -232,7 +232,7 @@ describe('mistakes print ✗ and the session goes on', () => {
       expect(await c.command('where')).toBe('✗ missing id: usage: where <id>');
       expect(await c.command('where abc')).toBe('✗ "abc" is not a task id (a number, as ps shows)');
       expect(await c.command('where 999999')).toBe('✗ no task 999999');
-      expect(await c.command('cancel')).toBe('✗ missing id: usage: cancel <id> [reason]');
+      expect(await c.command('cancel')).toBe('✗ missing id: usage: cancel <id> [--force] [reason]');
       expect(await c.command('cancel zz')).toMatch(/^✗ "zz" is not an id/);
       expect(await c.command('ps a 1 extra')).toBe('✗ too many arguments: usage: ps [filter] [limit]');
       expect(await c.command('handles -1')).toBe('✗ limit must be a whole number, not "-1"');

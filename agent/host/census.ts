@@ -125,6 +125,7 @@ export class Census {
 
   private collect(session: OwnSession, limit: number): LiveHandle[] {
     const out: LiveHandle[] = [];
+    const roles = nodeTimerRoles();
     for (const obj of this.timers(session)) {
       if (out.length >= limit) break;
       const t = obj as TimerLike;
@@ -143,7 +144,8 @@ export class Census {
           type: immediate ? 'Immediate' : 'Timeout',
           refed: typeof t.hasRef === 'function' ? t.hasRef() : true,
           callback: typeof callback === 'function' ? this.locate(session, callback) : null,
-          detail: immediate ? '' : `${repeat ? 'every' : 'after'} ${t._idleTimeout}ms`,
+          detail: immediate ? '' : `${repeat ? 'every' : 'after'} ${t._idleTimeout}ms${roles.has(obj) ? ` · ${roles.get(obj)}` : ''}`,
+          role: roles.get(obj) ?? null,
         },
       });
     }
@@ -319,6 +321,31 @@ function describeHandle(handle: object): HandleInfo {
     else detail = h.remoteAddress ? `${h.remoteAddress}:${h.remotePort} (local :${h.localPort})` : 'not connected';
   }
   return { id: `r${asyncId}`, asyncId, kind, type: name, refed, callback: null, detail };
+}
+
+/** The symbol Node's HTTP server keeps its connection-checking interval under (lib/_http_server.js). */
+const CHECKING_INTERVAL = 'http.server.connectionsCheckingInterval';
+
+/**
+ * Timers Node set for itself, with what they do: each HTTP server's interval that closes
+ * connections past headersTimeout / requestTimeout (clearing it leaves slow clients connected
+ * for good).
+ */
+function nodeTimerRoles(): Map<object, string> {
+  const roles = new Map<object, string>();
+  for (const handle of activeHandles()) {
+    safe(() => {
+      for (const sym of Object.getOwnPropertySymbols(handle)) {
+        if (sym.description !== CHECKING_INTERVAL) continue;
+        const timer = (handle as Record<symbol, unknown>)[sym];
+        if (typeof timer !== 'object' || timer === null) continue;
+        const addr = (handle as HandleLike).address?.() as { address?: string; port?: number } | string | null;
+        const where = typeof addr === 'string' ? addr : addr ? `${addr.address}:${addr.port}` : '';
+        roles.set(timer, `the HTTP server ${where ? `on ${where} ` : ''}enforces headersTimeout and requestTimeout with it`);
+      }
+    }, undefined);
+  }
+  return roles;
 }
 
 function safe<T>(fn: () => T, fallback: T): T {

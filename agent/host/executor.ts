@@ -94,7 +94,7 @@ export const HANDLERS: Record<string, Handler> = {
   ps: (agent, args) => ps(agent, args),
   where: (agent, args) => whereTask(agent, String(args.id)),
   tree: (agent, args) => taskTree(agent, args.id === undefined ? undefined : String(args.id)),
-  cancel: (agent, args, by) => cancelById(agent, String(args.id), typeof args.reason === 'string' ? args.reason : 'cancelled', by),
+  cancel: (agent, args, by) => cancelById(agent, String(args.id), typeof args.reason === 'string' ? args.reason : 'cancelled', by, args.force === true),
   handles: (agent, args) => listHandles(agent, num(args.limit, DEFAULTS.censusLimit)),
   promises: (agent, args) => promises(agent, args),
   stats: (agent) => stats(agent),

@@ -184,10 +184,10 @@ export function taskTree(agent: Agent, id?: number | string): TreeNode[] {
  * server closed, child process killed), and says what it did. A promise (`p9`) cannot be
  * cancelled: the error names what it belongs to that can be.
  */
-export function cancelById(agent: Agent, id: number | string, reason = 'cancelled', by = 'api'): CancelResult {
+export function cancelById(agent: Agent, id: number | string, reason = 'cancelled', by = 'api', force = false): CancelResult {
   const text = String(id).trim();
   if (/^\d+$/.test(text)) return agent.registry.cancel(Number(text), reason, by);
-  if (/^r\d+$/.test(text)) return cancelResource(agent, Number(text.slice(1)));
+  if (/^r\d+$/.test(text)) return cancelResource(agent, Number(text.slice(1)), force);
   if (/^p\d+$/.test(text)) {
     const found = agent.promises.enabled ? agent.promises.lookup(text) : null;
     if (!found) throw new AsyncmonError('NO_SUCH_TASK', `no pending promise ${text}`);
@@ -203,7 +203,7 @@ export function cancelById(agent: Agent, id: number | string, reason = 'cancelle
   throw new AsyncmonError('BAD_ARGUMENT', `"${text}" is not an id: use a task id (17), a resource (r42) or a promise (p9)`);
 }
 
-function cancelResource(agent: Agent, asyncId: number): CancelResult {
+function cancelResource(agent: Agent, asyncId: number, force: boolean): CancelResult {
   const handle = agent.census.take(DEFAULTS.censusLimit).find((h) => h.info.asyncId === asyncId);
   if (!handle) {
     const known = agent.resources.enabled ? agent.resources.get(asyncId) : null;
@@ -211,6 +211,9 @@ function cancelResource(agent: Agent, asyncId: number): CancelResult {
       throw new AsyncmonError('NOT_CANCELLABLE', `r${asyncId} is a ${known.type}: only timers, immediates, sockets, servers and child processes can be cancelled`);
     }
     throw new AsyncmonError('NO_SUCH_TASK', `no live timer, socket, server or child process r${asyncId}`);
+  }
+  if (handle.info.role && !force) {
+    throw new AsyncmonError('NOT_CANCELLABLE', `r${asyncId} is not the app's own timer: ${handle.info.role}; clearing it leaves slow clients connected for good. Cancel it anyway with cancel r${asyncId} --force`);
   }
   return stopHandle(handle);
 }
