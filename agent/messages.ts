@@ -110,4 +110,11 @@ export interface Limits {
   maxOutputBytes: number;
   callTimeoutMs: number;
   maxQueuedRequests: number;
+  workBudgetMs: number;
+  workWindowMs: number;
+  workBurstMs: number;
+  maxWaiting: number;
+  maxWaitMs: number;
+  maxStreams: number;
+  answerCacheMs: number;
 }
