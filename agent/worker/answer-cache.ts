@@ -17,7 +17,7 @@ export class AnswerCache {
 
   constructor(
     private readonly ttlMs: number,
-    private readonly maxEntries = 32,
+    private readonly maxEntries = 8,
   ) {}
 
   /** The answer for `key`, from the cache or from `compute()`. */
@@ -25,7 +25,9 @@ export class AnswerCache {
     const now = Date.now();
     const hit = this.entries.get(key);
     if (hit && now - hit.at < this.ttlMs) return hit.value;
-    this.entries.delete(key);
+    // Expired answers go at once: a snapshot of 10k entries per list is megabytes, and the
+    // worker's heap is small.
+    for (const [k, e] of this.entries) if (now - e.at >= this.ttlMs) this.entries.delete(k);
     const entry: Entry = { at: Infinity, value: compute() };
     entry.value.then(
       () => (entry.at = Date.now()),
