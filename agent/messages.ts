@@ -112,4 +112,11 @@ export interface Limits {
   maxOutputBytes: number;
   callTimeoutMs: number;
   maxQueuedRequests: number;
+  workBudgetMs: number;
+  workWindowMs: number;
+  workBurstMs: number;
+  maxWaiting: number;
+  maxWaitMs: number;
+  maxStreams: number;
+  answerCacheMs: number;
 }

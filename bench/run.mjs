@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: what asyncmon costs the process it watches, measured against budgets.
 //
-//   node bench/run.mjs [--quick] [--only http,loop,memory,listing,latency,clients,attach] [--rounds N]
+//   node bench/run.mjs [--quick] [--only http,loop,memory,listing,latency,clients,readers,attach] [--rounds N]
 //                      [--settings tasks,promises,...] [--out FILE] [--no-pin] [--concurrency N]
 //                      [--client raw|agent]
 //   BENCH_NODE=/path/to/node   runs every child under that Node binary
@@ -32,7 +32,7 @@ const option = (name, fallback) => {
 };
 
 const QUICK = flag('--quick');
-const ONLY = new Set(option('--only', 'http,loop,memory,listing,latency,clients,attach').split(','));
+const ONLY = new Set(option('--only', 'http,loop,memory,listing,latency,clients,readers,attach').split(','));
 const PIN = !flag('--no-pin') && canPin();
 const OUT = resolve(option('--out', resolve(BENCH_DIR, 'results.json')));
 
@@ -52,6 +52,9 @@ const S = {
   attach: { runs: QUICK ? 3 : 7 },
   // 64 dashboards asking ps ten times a second, as 16 connections (the agent's limit) at 40/s.
   clients: { connections: 16, perSecond: 40, durationMs: QUICK ? 5000 : 20_000, rounds: QUICK ? 1 : 2 },
+  // 16 read-only clients (the agent's connection limit) sending expensive commands back to back,
+  // at promises level with 20k pending promises to list.
+  readers: { connections: 16, pending: 20_000, durationMs: QUICK ? 4000 : 8000, rounds: QUICK ? 2 : 3 },
 };
 if (!(S.rounds >= 1)) throw new Error('--rounds must be ≥ 1');
 
@@ -109,6 +112,7 @@ const BUDGETS = {
   check: { label: 'asyncmon check, median wall time ≤ 300 ms', op: '<=', limit: 300 },
   blocked: { label: 'health reply while the loop is blocked ≤ 250 ms (max)', op: '<=', limit: 250 },
   clients: { label: 'HTTP with agent clients polling ps (640/s) ≥ 0.90 of without', op: '>=', limit: 0.9 },
+  readers: { label: 'HTTP with 16 read-only clients sending expensive commands back to back ≥ 0.90 of without', op: '>=', limit: 0.9 },
 };
 
 const log = (line = '') => process.stderr.write(`${line}\n`);
@@ -355,6 +359,48 @@ async function benchClients() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Read-only clients that never pause: the host's HTTP throughput while 16 clients send snapshot,
+// handles, stats, promises-all, stack, promises and ps back to back, against the same server with
+// no clients, in alternating windows of the same run.
+
+async function benchReaders() {
+  const { connections, pending, durationMs, rounds } = S.readers;
+  const { concurrency, client } = S.http;
+  log(`readers: HTTP under ${connections} read-only clients sending expensive commands back to back, ${rounds} × ${durationMs} ms with and without`);
+  const load = startChild('load-generator.mjs', { cpu: LOAD_CPU });
+  const server = startChild('http-server.mjs', { agent: { track: 'promises' }, cpu: SERVER_CPU, env: { BENCH_PENDING: String(pending) } });
+  const readers = startChild('pollers.mjs', { cpu: LOAD_CPU });
+  try {
+    const { port, pid } = await server.request('listen');
+    const timeout = durationMs + 60_000;
+    await load.request('run', { port, concurrency, client, warmupMs: 0, durationMs: 1000 }, timeout);
+    const without = [];
+    const withReaders = [];
+    const counts = { answers: 0, busy: 0, errors: 0 };
+    for (let r = 0; r < rounds; r++) {
+      without.push((await load.request('run', { port, concurrency, client, warmupMs: 300, durationMs }, timeout)).rps);
+      const hammering = readers.request('hammer', { pid, clients: connections, durationMs: durationMs + 600 }, timeout);
+      withReaders.push((await load.request('run', { port, concurrency, client, warmupMs: 300, durationMs }, timeout)).rps);
+      const c = await hammering;
+      for (const k of Object.keys(counts)) counts[k] += c[k];
+    }
+    return {
+      connections,
+      pending,
+      durationMs,
+      rounds,
+      withoutRps: Math.round(median(without)),
+      withRps: Math.round(median(withReaders)),
+      ratio: round(median(withReaders.map((w, i) => w / without[i])), 3),
+      ratios: withReaders.map((w, i) => round(w / without[i], 3)),
+      ...counts,
+    };
+  } finally {
+    await Promise.all([load.kill(), server.kill(), readers.kill()]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Budgets and report
 
 function check(budget, value) {
@@ -379,6 +425,7 @@ function judge(res) {
     out.listingHold = check(BUDGETS.listingHold, res.listing.results['stacks-off-100000'].maxHoldMs);
   }
   if (res.clients) out.clients = check(BUDGETS.clients, res.clients.ratio);
+  if (res.readers) out.readers = check(BUDGETS.readers, res.readers.ratio);
   if (res.latency) {
     out.check = check(BUDGETS.check, res.latency.checkMedianMs);
     out.blocked = check(BUDGETS.blocked, res.latency.blockedReplyMaxMs);
@@ -460,6 +507,13 @@ function report(res) {
       `server RSS ${c.rssBeforeMB} MB before, ${c.rssAfterMB} MB after`);
     lines.push('');
   }
+  if (res.readers) {
+    const r = res.readers;
+    lines.push(`Read-only clients back to back (${r.connections} connections: snapshot, handles, stats, promises-all, stack, promises, ps; promises level, ${r.pending} pending; ` +
+      `${r.rounds} × ${r.durationMs / 1000} s): HTTP ${r.withRps} req/s against ${r.withoutRps} without them, ratio ${r.ratio} (rounds ${r.ratios.join(', ')}); ` +
+      `${r.answers} answered, ${r.busy} BUSY, ${r.errors} other errors`);
+    lines.push('');
+  }
   if (res.latency) {
     const l = res.latency;
     lines.push(`Latency: asyncmon check (wall, Node start-up included) median ${l.checkMedianMs} ms, max ${l.checkMaxMs} ms over ${l.checkRuns} runs; ` +
@@ -514,6 +568,7 @@ async function main() {
   if (ONLY.has('memory')) res.memory = await benchMemory();
   if (ONLY.has('listing')) res.listing = await benchListing();
   if (ONLY.has('clients')) res.clients = await benchClients();
+  if (ONLY.has('readers')) res.readers = await benchReaders();
   if (ONLY.has('latency')) {
     log(`latency: asyncmon check × ${S.latency.checkRuns}, health while blocked × ${S.latency.blocks * 3}`);
     res.latency = await benchLatency(S.latency);

@@ -43,8 +43,12 @@ function duration(text: string | undefined, flag: string): number | undefined {
 export function evaluate(h: HealthResult, limits: { lag?: number; blocked: number; taskAge?: number; pending?: number; elu?: number }): CheckResult[] {
   const out: CheckResult[] = [];
   const blockedTop = h.stack.slice(0, 3).map(formatSite).join(' < ');
+  // Stopped by a developer's debugger is not the app's fault, but the loop does not run either.
+  const paused = h.status === 'paused';
   out.push(
-    h.blockedMs > limits.blocked
+    paused
+      ? { name: 'blocked', ok: h.blockedMs <= limits.blocked, value: h.blockedMs, limit: limits.blocked, message: `paused in a debugger ${formatDuration(h.blockedMs)} (max ${formatDuration(limits.blocked)})${blockedTop ? ` at ${blockedTop}` : ''}` }
+      : h.blockedMs > limits.blocked
       ? { name: 'blocked', ok: false, value: h.blockedMs, limit: limits.blocked, message: `event loop blocked ${formatDuration(h.blockedMs)} (max ${formatDuration(limits.blocked)})${blockedTop ? ` in ${blockedTop}` : ' outside JavaScript'}` }
       : { name: 'blocked', ok: true, value: h.blockedMs, limit: limits.blocked, message: h.blockedMs > 0 ? `event loop blocked ${formatDuration(h.blockedMs)}, within ${formatDuration(limits.blocked)}` : 'event loop not blocked' },
   );

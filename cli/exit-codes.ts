@@ -7,7 +7,7 @@ export const EXIT = {
   failed: 1,
   /** Bad usage, or no such target. */
   usage: 2,
-  /** The agent could not be reached or did not answer in time. */
+  /** The agent could not be reached or did not answer in time (or was too busy to: BUSY). */
   unreachable: 3,
 } as const;
 
@@ -20,6 +20,7 @@ export function exitCodeFor(err: unknown): number {
     case 'NO_TARGET':
       return EXIT.usage;
     case 'UNAVAILABLE':
+    case 'BUSY':
       return EXIT.unreachable;
     default:
       return EXIT.failed;

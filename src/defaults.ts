@@ -32,6 +32,14 @@ export const DEFAULTS = {
   staleMs: 300,
   /** Blocked episodes kept for `stats`. */
   blockedEpisodes: 50,
+  /**
+   * The Int32 slots of the buffer the two threads share: the heartbeat counter, whether an
+   * inspector port is open (1/0), and the microseconds of main-thread work done for the agent's
+   * clients so far (wrapping).
+   */
+  shared: { heartbeat: 0, inspectorOpen: 1, workMicros: 2, slots: 3 },
+  /** How long the sentinel reuses its last capture of the main thread's stack. */
+  captureCacheMs: 500,
   limits: {
     /** Logged-in sessions at once; connections beyond it are refused with one line. */
     maxConnections: 16,
@@ -54,6 +62,21 @@ export const DEFAULTS = {
     callTimeoutMs: 5_000,
     /** Requests one connection may have queued before its socket is paused. */
     maxQueuedRequests: 64,
+    /**
+     * The main-thread budget, across all clients: read-only commands may use about
+     * `workBudgetMs` of the host's main thread per `workWindowMs` (a token bucket holding at most
+     * `workBurstMs`); the rest wait their turn, at most `maxWaiting` of them for `maxWaitMs`,
+     * and then get BUSY.
+     */
+    workBudgetMs: 5,
+    workWindowMs: 100,
+    workBurstMs: 250,
+    maxWaiting: 64,
+    maxWaitMs: 2_000,
+    /** `promises-all` listings streaming at once; more get BUSY. */
+    maxStreams: 2,
+    /** Identical `snapshot`, `stats` and `handles` requests within this get the same answer. */
+    answerCacheMs: 250,
   },
   attach: {
     /** The port Node's inspector opens on SIGUSR1 unless its options say otherwise. */

@@ -6,6 +6,8 @@ export type ErrorCode =
   | 'NOT_CANCELLABLE'
   | 'FORBIDDEN'
   | 'BLOCKED'
+  /** The agent's budget for main-thread work is spent: try again shortly. */
+  | 'BUSY'
   | 'UNAVAILABLE'
   | 'NO_TARGET'
   | 'EVAL_FAILED'

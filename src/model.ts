@@ -206,11 +206,15 @@ export interface BlockedEpisode {
   /** Still blocked when reported. */
   ongoing: boolean;
   stack: Frame[];
+  /** It was another debugger session that stopped the thread, not the app's own code. */
+  inDebugger?: boolean;
 }
 
 /** `stack`: the main thread's stack while its loop is blocked. */
 export interface StackResult {
   blocked: boolean;
+  /** Stopped by another debugger session (a breakpoint, a pause): the agent leaves it alone. */
+  pausedInDebugger?: boolean;
   blockedMs: number;
   frames: Frame[];
   message: string;
@@ -229,13 +233,14 @@ export interface StatsResult {
 
 /** `health`: answered by the agent's worker, also while the main loop is blocked. */
 export interface HealthResult {
-  status: 'ok' | 'blocked';
+  /** `paused`: another debugger session has the main thread stopped (blockedMs says how long). */
+  status: 'ok' | 'blocked' | 'paused';
   pid: number;
   node: string;
   uptimeMs: number;
   /** How long the loop has been blocked right now (0 when it is not). */
   blockedMs: number;
-  /** The blocking stack, when blocked. */
+  /** The blocking stack when blocked; where the debugger stopped it when paused. */
   stack: Frame[];
   /** The latest loop figures (as of the last heartbeat when blocked). */
   loop: LoopStats | null;

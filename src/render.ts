@@ -137,7 +137,7 @@ export function renderStack(s: StackResult): string {
 function blockedLine(b: BlockedEpisode): string {
   const top = b.stack[0];
   const at = top ? ` in ${formatSite(top)}` : '';
-  return `${new Date(b.startedAt).toISOString()}  ${formatDuration(b.durationMs)}${b.ongoing ? ' (ongoing)' : ''}${at}`;
+  return `${new Date(b.startedAt).toISOString()}  ${formatDuration(b.durationMs)}${b.ongoing ? ' (ongoing)' : ''}${b.inDebugger ? ' paused in a debugger' : ''}${at}`;
 }
 
 export function renderStats(s: StatsResult): string {
@@ -184,6 +184,10 @@ export function renderTrack(t: TrackerStatus): string {
 }
 
 export function renderHealth(h: HealthResult): string {
+  if (h.status === 'paused') {
+    const top = h.stack.slice(0, 3).map(formatSite).join(' < ');
+    return `⏸ paused in a debugger ${formatDuration(h.blockedMs)}${top ? ` at ${top}` : ''} (another inspector session stopped the main thread)`;
+  }
   if (h.status === 'blocked') {
     const top = h.stack.slice(0, 3).map(formatSite).join(' < ');
     return `✗ event loop blocked ${formatDuration(h.blockedMs)}${top ? ` in ${top}` : ''}`;

@@ -110,13 +110,14 @@ export const HANDLERS: Record<string, Handler> = {
 /** Items per slice of a streamed listing: about 0.5 MB of JSON, a few ms to build. */
 const STREAM_SLICE = 2000;
 
-type Stream = (agent: Agent, args: Args) => AsyncGenerator<unknown[], unknown>;
+/** A streamed command; `spent` is told the main-thread time each slice took to build. */
+type Stream = (agent: Agent, args: Args, spent: (ms: number) => void) => AsyncGenerator<unknown[], unknown>;
 
 /** Every pending promise, in slices built between turns of the host's loop. */
-async function* allPromises(agent: Agent): AsyncGenerator<unknown[], unknown> {
+async function* allPromises(agent: Agent, spent: (ms: number) => void): AsyncGenerator<unknown[], unknown> {
   let total = 0;
   if (agent.promises.enabled) {
-    for await (const slice of agent.promises.slices(STREAM_SLICE)) {
+    for await (const slice of agent.promises.slices(STREAM_SLICE, undefined, spent)) {
       total += slice.length;
       yield slice;
     }
@@ -130,11 +131,11 @@ async function* allPromises(agent: Agent): AsyncGenerator<unknown[], unknown> {
  * neither the main thread nor the client's buffer ever holds the whole answer.
  */
 export const STREAMS: Record<string, Stream> = {
-  'promises-all': (agent) => allPromises(agent),
+  'promises-all': (agent, _args, spent) => allPromises(agent, spent),
 };
 
-export function streamOf(agent: Agent, cmd: string, args: Args): AsyncGenerator<unknown[], unknown> | null {
-  return Object.prototype.hasOwnProperty.call(STREAMS, cmd) ? STREAMS[cmd](agent, args) : null;
+export function streamOf(agent: Agent, cmd: string, args: Args, spent: (ms: number) => void = () => {}): AsyncGenerator<unknown[], unknown> | null {
+  return Object.prototype.hasOwnProperty.call(STREAMS, cmd) ? STREAMS[cmd](agent, args, spent) : null;
 }
 
 /** Runs a command for the worker; errors come back as values, never thrown into the host. */

@@ -137,7 +137,7 @@ function launch(opts: MonitorOptions): Promise<MonitorHandle> {
   if (!config.socket && !LOOPBACK.has(config.host)) {
     warn(`listening on ${config.host}, not loopback: anyone who can reach it and has the token can inspect this process`);
   }
-  const beats = new SharedArrayBuffer(4);
+  const beats = new SharedArrayBuffer(4 * DEFAULTS.shared.slots);
   // The worker's message port becomes an active handle once we listen on it: claim it as ours.
   return claimNewHandles(() => connect(agent, opts, config, beats));
 }

@@ -317,9 +317,9 @@ export class PromiseTracker {
    * thread for long (formatting a site can cost tens of µs per entry). It walks the table in
    * slot order (creation order, until slots are reused), so no slice has to look at the whole
    * table: every promise pending throughout is listed once, and none made after the listing
-   * started.
+   * started. `spent` is told how long each slice took to build (the agent's budget counts it).
    */
-  async *slices(sliceSize: number, sliceMs = 4): AsyncGenerator<PromiseInfo[]> {
+  async *slices(sliceSize: number, sliceMs = 4, spent?: (ms: number) => void): AsyncGenerator<PromiseInfo[]> {
     const stopAt = this.nextId;
     let slot = 0;
     for (;;) {
@@ -331,6 +331,7 @@ export class PromiseTracker {
         slot++;
         if ((slot & 31) === 0 && performance.now() - started > sliceMs) break;
       }
+      spent?.(performance.now() - started);
       if (chunk.length > 0) yield chunk;
       if (slot >= this.used) return;
       await new Promise<void>((resolve) => setImmediate(resolve));

@@ -3,6 +3,8 @@
  * worker's side is `MainBridge` in agent/worker/main-bridge.ts; the two meet only through the
  * messages of agent/messages.ts.
  */
+import type * as InspectorModule from 'node:inspector';
+import { performance } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 import { DEFAULTS } from '../../src/defaults.js';
 import { errorResponse } from '../../src/protocol.js';
@@ -15,6 +17,17 @@ import { listTasks } from './queries.js';
 
 /** Chunks of a streamed answer the main thread may have sent and the worker not yet written. */
 const STREAM_WINDOW = 2;
+const SLOT = DEFAULTS.shared;
+
+/** The inspector's URL when a port is open (`--inspect`, SIGUSR1, `inspector.open()`). */
+function inspectorOpen(): boolean {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('node:inspector') as typeof InspectorModule).url() !== undefined;
+  } catch {
+    return false;
+  }
+}
 
 /** What the bridge tells its owner about the worker's life. */
 export interface WorkerEvents {
@@ -57,7 +70,8 @@ export class WorkerBridge {
   start(): this {
     if (this.open) return this;
     this.open = true;
-    this.heartbeat = markOwn(setInterval(() => Atomics.add(this.beats, 0, 1), DEFAULTS.heartbeatMs));
+    Atomics.store(this.beats, SLOT.inspectorOpen, inspectorOpen() ? 1 : 0);
+    this.heartbeat = markOwn(setInterval(() => Atomics.add(this.beats, SLOT.heartbeat, 1), DEFAULTS.heartbeatMs));
     this.heartbeat.unref();
     this.statusTimer = markOwn(setInterval(() => this.pushStatus(), 1000));
     this.statusTimer.unref();
@@ -92,8 +106,12 @@ export class WorkerBridge {
     );
   }
 
-  /** Sends what `health` answers from while the loop is blocked (also once a second). */
+  /**
+   * Sends what `health` answers from while the loop is blocked (also once a second), and tells
+   * the sentinel whether a debugger could be attached (an inspector port is open).
+   */
   pushStatus(): void {
+    Atomics.store(this.beats, SLOT.inspectorOpen, inspectorOpen() ? 1 : 0);
     try {
       const a = this.agent;
       const oldestTasks = listTasks(a, 5).items;
@@ -143,19 +161,49 @@ export class WorkerBridge {
     this.acks.get(msg.id)?.(msg.stop);
   }
 
+  /**
+   * Adds the main-thread time since `since` (performance clock) to the shared work counter, which
+   * the worker's budget reads (cumulative: a cost that lands just after its answer is counted
+   * at the budget's next look).
+   */
+  private spent(since: number): void {
+    this.addWork(performance.now() - since);
+  }
+
+  /** Adds `ms` of main-thread work to the shared counter. */
+  private addWork(ms: number): void {
+    Atomics.add(this.beats, SLOT.workMicros, Math.round(ms * 1000) | 0);
+  }
+
+  /** Sends `msg` and counts the time since `since`, the clone for the message included. */
+  private sendTimed(msg: ToWorker, since: number): void {
+    this.send(msg);
+    this.spent(since);
+  }
+
   /** Runs a command for the worker and replies, streamed when the command streams. */
   private call(msg: CallMessage): void {
-    const chunks = runOwn(() => streamOf(this.agent, msg.cmd, msg.args));
+    const chunks = runOwn(() => streamOf(this.agent, msg.cmd, msg.args, (ms) => this.addWork(ms)));
     if (chunks) {
       runOwn(() => this.runStream(msg.id, chunks)).catch(() => {});
       return;
     }
+    let sync = 0;
     runOwn(() =>
       Promise.resolve()
-        .then(() => execute(this.agent, msg.cmd, msg.args, msg.by))
+        .then(() => {
+          const started = performance.now();
+          try {
+            return execute(this.agent, msg.cmd, msg.args, msg.by);
+          } finally {
+            sync = performance.now() - started;
+          }
+        })
         .then(
-          (result) => this.send({ type: 'reply', id: msg.id, ok: true, result }),
-          (err: unknown) => this.send({ type: 'reply', id: msg.id, ok: false, error: errorResponse(null, err).error }),
+          // The synchronous work (and the reply's clone) is what the budget counts; an eval's
+          // awaits are the app's time, not the agent's.
+          (result) => this.sendTimed({ type: 'reply', id: msg.id, ok: true, result }, performance.now() - sync),
+          (err: unknown) => this.sendTimed({ type: 'reply', id: msg.id, ok: false, error: errorResponse(null, err).error }, performance.now() - sync),
         )
         // Whatever happens above (an error that cannot even be turned into text), never
         // an unhandled rejection in the host.
@@ -185,10 +233,12 @@ export class WorkerBridge {
           await chunks.return(undefined);
           return;
         }
+        // The slice's own building is counted by the stream (not the turns it waits for).
         const step = await chunks.next();
-        if (step.done) return this.send({ type: 'reply', id, ok: true, result: step.value });
+        const t0 = performance.now();
+        if (step.done) return this.sendTimed({ type: 'reply', id, ok: true, result: step.value }, t0);
         unacked++;
-        this.send({ type: 'chunk', id, json: JSON.stringify(step.value) });
+        this.sendTimed({ type: 'chunk', id, json: JSON.stringify(step.value) }, t0);
       }
     } catch (err) {
       this.send({ type: 'reply', id, ok: false, error: errorResponse(null, err).error });

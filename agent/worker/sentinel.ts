@@ -20,6 +20,17 @@ interface CallFrame {
  * moving for `staleMs`, the loop is blocked: the sentinel records an episode and can read the
  * main thread's stack through `inspector.Session.connectToMainThread()` (Debugger pause →
  * call frames → resume; the inspector interrupts running JavaScript, and no port is opened).
+ *
+ * `Debugger.enable` is sent once per episode (it replays a `scriptParsed` for every script the
+ * main thread has, which is the expensive part with thousands of modules) and disabled when
+ * the loop runs again; a capture is reused for `cacheMs`.
+ *
+ * A developer's debugger: every session with the Debugger enabled is told of every pause, and
+ * one that enables while the isolate is already paused is told at once (Node 20, 22 and 24).
+ * So a `Debugger.paused` we did not ask for, while an inspector port is open, is someone
+ * else's: the sentinel then never pauses or resumes, reports "paused in a debugger" with where
+ * it stopped, until `Debugger.resumed`. With no port open, nobody else can have paused: it is a
+ * `debugger;` statement that stopped only because our session is enabled, and is resumed.
  */
 export class Sentinel {
   private lastCount = -1;
@@ -31,6 +42,14 @@ export class Sentinel {
   private capturing: Promise<Frame[]> | null = null;
   /** Script id → URL, from `Debugger.scriptParsed` (call frames of CommonJS code carry no URL). */
   private readonly urls = new Map<string, string>();
+  /** The Debugger domain is enabled on our session (from the first capture of an episode). */
+  private enabled = false;
+  /** We have asked for a pause and not yet seen it. */
+  private ownPause = false;
+  /** Where another debugger session has the main thread paused, while it does. */
+  private foreign: Frame[] | null = null;
+  /** The last capture, reused for `cacheMs`. */
+  private last: { at: number; frames: Frame[] } | null = null;
 
   constructor(
     private readonly beats: Int32Array,
@@ -38,6 +57,9 @@ export class Sentinel {
     private readonly keep: number,
     /** Called when a block is first detected (to fail calls waiting on the main thread). */
     private readonly onBlock: () => void = () => {},
+    /** Whether the host has an inspector port open (so a debugger may be attached). */
+    private readonly debuggerOpen: () => boolean = () => false,
+    private readonly cacheMs = 500,
   ) {}
 
   start(): this {
@@ -62,6 +84,11 @@ export class Sentinel {
     return age >= this.staleMs ? age : 0;
   }
 
+  /** Whether the main thread is stopped by another debugger session (not blocked by its own code). */
+  pausedInDebugger(): boolean {
+    return this.foreign !== null && this.blockedMs() > 0;
+  }
+
   private poll(): void {
     const count = Atomics.load(this.beats, 0);
     const now = Date.now();
@@ -71,7 +98,9 @@ export class Sentinel {
       if (this.current) {
         this.current.ongoing = false;
         this.current = null;
+        this.last = null;
       }
+      this.release();
       return;
     }
     const age = now - this.lastBeatAt;
@@ -86,10 +115,19 @@ export class Sentinel {
         } catch {}
         void this.capture().then((frames) => {
           if (episode.stack.length === 0) episode.stack = frames;
+          if (this.foreign) episode.inDebugger = true;
         });
       }
       this.current.durationMs = age;
+      if (this.foreign) this.current.inDebugger = true;
     }
+  }
+
+  /** The loop runs again: the Debugger domain is turned off until the next episode. */
+  private release(): void {
+    if (!this.enabled || this.outstanding || this.foreign || !this.session) return;
+    this.enabled = false;
+    this.session.post('Debugger.disable', () => {});
   }
 
   /** Blocked episodes, newest first. */
@@ -98,7 +136,7 @@ export class Sentinel {
     return this.episodes.map((e) => ({ ...e, stack: e.stack.slice() }));
   }
 
-  /** The main thread's stack if its loop is blocked. */
+  /** The main thread's stack if its loop is blocked (or where a debugger has it paused). */
   async stack(): Promise<StackResult> {
     const blockedMs = this.blockedMs();
     if (blockedMs === 0) {
@@ -108,29 +146,49 @@ export class Sentinel {
     if (this.current && this.current.stack.length === 0) this.current.stack = frames;
     // A capture still finishing (or refused meanwhile) leaves the episode's stack as the answer.
     if (frames.length === 0) frames = this.currentStack();
+    const ms = this.blockedMs() || blockedMs;
+    if (this.foreign) {
+      return {
+        blocked: true,
+        pausedInDebugger: true,
+        blockedMs: ms,
+        frames,
+        message: `paused in a debugger for ${formatDuration(ms)} (another inspector session stopped the main thread; the agent leaves it alone)`,
+      };
+    }
     const message =
       frames.length > 0
-        ? `event loop blocked ${formatDuration(this.blockedMs() || blockedMs)}`
+        ? `event loop blocked ${formatDuration(ms)}`
         : `event loop blocked ${formatDuration(blockedMs)} outside JavaScript (native code or a synchronous system call)`;
-    return { blocked: true, blockedMs: this.blockedMs() || blockedMs, frames, message };
+    return { blocked: true, blockedMs: ms, frames, message };
   }
 
   /** The frames of the current blocking stack, as recorded for the ongoing episode. */
   currentStack(): Frame[] {
-    return this.current?.stack.slice() ?? [];
+    return this.foreign?.slice() ?? this.current?.stack.slice() ?? [];
   }
 
-  /** Pauses the main thread for a moment to read its call frames; one capture at a time. */
+  /**
+   * Reads the main thread's call frames: where a debugger has it paused, the last capture if
+   * it is recent, or a new one (pausing it for a moment); one capture at a time.
+   */
   capture(): Promise<Frame[]> {
+    if (this.foreign) return Promise.resolve(this.foreign.slice());
+    if (this.last && Date.now() - this.last.at < this.cacheMs) return Promise.resolve(this.last.frames.slice());
     if (!this.capturing) {
-      this.capturing = this.pauseAndRead().finally(() => {
-        this.capturing = null;
-      });
+      this.capturing = this.pauseAndRead()
+        .then((frames) => {
+          this.last = { at: Date.now(), frames };
+          return frames;
+        })
+        .finally(() => {
+          this.capturing = null;
+        });
     }
-    return this.capturing;
+    return this.capturing.then((frames) => frames.slice());
   }
 
-  /** Opens the session to the main thread once; a pause nobody waits for is resumed at once. */
+  /** Opens the session to the main thread once. */
   private connect(): Session | null {
     if (this.session) return this.session;
     try {
@@ -142,10 +200,9 @@ export class Sentinel {
       session.on('Debugger.scriptParsed', (msg: { params: { scriptId: string; url: string } }) => {
         if (msg.params.url) this.urls.set(msg.params.scriptId, msg.params.url);
       });
-      session.on('Debugger.paused', (msg: { params: { callFrames: CallFrame[] } }) => {
-        const waiter = this.onPaused;
-        if (waiter) waiter(msg.params.callFrames);
-        else session.post('Debugger.resume', () => {});
+      session.on('Debugger.paused', (msg: { params: { callFrames: CallFrame[] } }) => this.paused(session, msg.params.callFrames));
+      session.on('Debugger.resumed', () => {
+        this.foreign = null;
       });
       this.session = session;
       return session;
@@ -154,14 +211,34 @@ export class Sentinel {
     }
   }
 
+  /** Every pause of the main thread while our Debugger domain is enabled: ours, or someone else's. */
+  private paused(session: Session, callFrames: CallFrame[]): void {
+    if (this.ownPause) {
+      this.ownPause = false;
+      const waiter = this.onPaused;
+      this.onPaused = null;
+      waiter?.(callFrames);
+      // Also a pause that came after its capture gave up (the thread was in native code).
+      session.post('Debugger.resume', () => (this.outstanding = false));
+      return;
+    }
+    if (this.debuggerOpen()) {
+      this.foreign = toFrames(callFrames, this.urls);
+      if (this.current) this.current.inDebugger = true;
+      return;
+    }
+    session.post('Debugger.resume', () => {});
+  }
+
   private onPaused: ((frames: CallFrame[]) => void) | null = null;
   /** Messages of an earlier capture the main thread has not processed yet (blocked in native code). */
   private outstanding = false;
 
   /**
-   * Enable → pause → read the frames → resume → disable. The answer never waits for the main
-   * thread beyond the timeout: when it is stuck outside JavaScript, nothing is processed until
-   * it returns, so we answer "no frames" and send no more requests until the last ones are done.
+   * (Enable →) pause → read the frames → resume. The answer never waits for the main thread
+   * beyond the timeout: when it is stuck outside JavaScript, nothing is processed until it
+   * returns, so we answer "no frames" and send no more requests until the last ones are done.
+   * When enabling tells us a debugger has the thread paused, we neither pause nor resume.
    */
   private pauseAndRead(): Promise<Frame[]> {
     const session = this.connect();
@@ -175,16 +252,31 @@ export class Sentinel {
         clearTimeout(timer);
         this.onPaused = null;
         resolve(frames);
-        session.post('Debugger.resume', () => session.post('Debugger.disable', () => (this.outstanding = false)));
       };
-      this.onPaused = (callFrames) => finish(toFrames(callFrames, this.urls));
       const timer = setTimeout(() => finish([]), PAUSE_TIMEOUT_MS);
       timer.unref();
-      session.post('Debugger.enable', (err) => {
-        if (err) return finish([]);
-        session.post('Debugger.pause', (err2) => {
-          if (err2) finish([]);
+      const pause = () => {
+        if (done || this.foreign) {
+          this.outstanding = false;
+          return finish(this.foreign?.slice() ?? []);
+        }
+        this.onPaused = (callFrames) => finish(toFrames(callFrames, this.urls));
+        this.ownPause = true;
+        session.post('Debugger.pause', (err) => {
+          if (!err) return;
+          this.ownPause = false;
+          this.outstanding = false;
+          finish([]);
         });
+      };
+      if (this.enabled) return pause();
+      session.post('Debugger.enable', (err) => {
+        if (err) {
+          this.outstanding = false;
+          return finish([]);
+        }
+        this.enabled = true;
+        pause();
       });
     });
   }

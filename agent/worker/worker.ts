@@ -11,10 +11,12 @@ import type { Server, Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Access, Args, CommandSpec } from '../../src/commands.js';
 import { agentProof, clientProof, sameProof } from '../../src/auth-proof.js';
+import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
 import { formatDuration, formatSite } from '../../src/format.js';
 import type { HealthResult, StatsResult } from '../../src/model.js';
 import type { StatusMessage, WorkerConfig, WorkerReport } from '../messages.js';
+import { AnswerCache } from './answer-cache.js';
 import { MainBridge } from './main-bridge.js';
 import { Sentinel } from './sentinel.js';
 import { Session } from './session.js';
@@ -59,24 +61,41 @@ function main(): void {
   };
   /** The main thread's last status, what `health` answers from while the loop is blocked. */
   let status: StatusMessage | null = null;
-  const bridge = new MainBridge(port, config.limits.callTimeoutMs, {
+  const shared = new Int32Array(beats);
+  const slot = DEFAULTS.shared;
+  const bridge = new MainBridge(port, config.limits, () => Atomics.load(shared, slot.workMicros), {
     status: (msg) => (status = msg),
     consoleOut: (session, text) => sessions.get(session)?.write(text),
     consoleExit: (session) => sessions.get(session)?.consoleExited(),
     shutdown: () => shutdown(),
+    refuse: () => {
+      const blockedMs = sentinel.blockedMs();
+      return blockedMs > 0 ? blockedError(blockedMs) : null;
+    },
   }).start();
   // Calls already waiting on the main thread fail as soon as a block is seen, not at their timeout.
-  const sentinel = new Sentinel(new Int32Array(beats), config.staleMs, 50, () => bridge.rejectAll(blockedError(sentinel.blockedMs()))).start();
+  const sentinel = new Sentinel(
+    shared,
+    config.staleMs,
+    50,
+    () => bridge.rejectAll(blockedError(sentinel.blockedMs())),
+    () => Atomics.load(shared, slot.inspectorOpen) === 1,
+    DEFAULTS.captureCacheMs,
+  ).start();
+  const answers = new AnswerCache(config.limits.answerCacheMs);
 
   const blockedError = (ms: number) => {
     const top = sentinel.currentStack()[0];
+    if (sentinel.pausedInDebugger()) {
+      return new AsyncmonError('BLOCKED', `the main thread is paused in a debugger (${formatDuration(ms)}${top ? ` at ${formatSite(top)}` : ''}); health and stack still answer`);
+    }
     return new AsyncmonError('BLOCKED', `event loop blocked ${formatDuration(ms)}${top ? ` in ${formatSite(top)}` : ''}; health and stack still answer`);
   };
 
   const health = (): HealthResult => {
     const blockedMs = sentinel.blockedMs();
     return {
-      status: blockedMs > 0 ? 'blocked' : 'ok',
+      status: blockedMs === 0 ? 'ok' : sentinel.pausedInDebugger() ? 'paused' : 'blocked',
       pid: config.pid,
       node: config.node,
       uptimeMs: Math.round(process.uptime() * 1000),
@@ -90,17 +109,30 @@ function main(): void {
     };
   };
 
-  const callMain = (cmd: string, args: Args, by: string) => {
+  /**
+   * A command for the main thread. Read-only ones share the main-thread budget; `control` and
+   * `eval` (a person acting) go straight, though what they cost is counted too.
+   */
+  const callMain = (cmd: string, args: Args, by: string, access: CommandSpec['access'] = 'read') => {
     const blockedMs = sentinel.blockedMs();
     if (blockedMs > 0) return Promise.reject(blockedError(blockedMs));
-    return bridge.call(cmd, args, by);
+    return bridge.call(cmd, args, by, { budget: access === 'read' || access === 'none' });
   };
+  /** Answers that identical requests share for `answerCacheMs` (their `takenAt` or age can be that old). */
+  const CACHED = new Set(['snapshot', 'stats', 'handles']);
+  const cachedMain = (cmd: string, args: Args, by: string) => answers.get(`${cmd} ${JSON.stringify(args)}`, () => callMain(cmd, args, by));
 
   const run = async (spec: CommandSpec, args: Args, session: Session, emit: Emit): Promise<unknown> => {
     switch (spec.name) {
       case 'health': {
         const h = health();
-        if (h.status === 'blocked' && h.stack.length === 0) h.stack = await sentinel.capture();
+        if (h.status !== 'ok' && h.stack.length === 0) {
+          const stack = await sentinel.capture();
+          // What the capture found out (a debugger has it paused, say) is the answer.
+          const after = health();
+          if (after.stack.length === 0) after.stack = stack;
+          return after;
+        }
         return h;
       }
       case 'stack':
@@ -113,9 +145,9 @@ function main(): void {
         return null;
       }
       case 'stats': {
-        const s = (await callMain('stats', args, session.peer)) as StatsResult;
-        s.blocked = sentinel.history();
-        return s;
+        // The cached answer is shared: copy it before adding what only the worker knows.
+        const s = (await cachedMain('stats', args, session.peer)) as StatsResult;
+        return { ...s, blocked: sentinel.history() };
       }
       case 'promises-all': {
         const blockedMs = sentinel.blockedMs();
@@ -123,11 +155,12 @@ function main(): void {
         return bridge.stream(spec.name, args, session.peer, emit);
       }
       default:
-        return callMain(spec.name, args, session.peer);
+        if (CACHED.has(spec.name)) return cachedMain(spec.name, args, session.peer);
+        return callMain(spec.name, args, session.peer, spec.access);
     }
   };
 
-  const watcher = new Watcher(config.limits.maxOutputBytes, (args) => callMain('snapshot', args, 'watch'), health, () => sentinel.history());
+  const watcher = new Watcher(config.limits.maxOutputBytes, (args) => cachedMain('snapshot', args, 'watch'), health, () => sentinel.history());
 
   // Failed authentications in the last minute, across connections: each one waits longer.
   let failures: number[] = [];

@@ -29,6 +29,11 @@ async function handle(req, res) {
   res.end(body);
 }
 
+// BENCH_PENDING=N: N promises that never settle, made at start, so that the agent's listings of
+// pending promises have something to list (the readers benchmark).
+const pending = [];
+for (let i = 0, n = Number(process.env.BENCH_PENDING || 0); i < n; i++) pending.push(new Promise(() => {}));
+
 let served = 0;
 const respond = (req, res) =>
   handle(req, res).catch(() => {

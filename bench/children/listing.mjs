@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { serve, fullGc } from '../lib/child-side.mjs';
 
 const require = createRequire(import.meta.url);
-const api = require(process.env.BENCH_AGENT_JS.replace(/agent\.js$/, 'index.js'));
+const api = require(process.env.BENCH_AGENT_JS.replace(/host[\/]agent\.js$/, 'index.js'));
 const agent = require(process.env.BENCH_AGENT_JS).getAgent();
 const noop = () => {};
 const keep = [];

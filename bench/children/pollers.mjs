@@ -9,7 +9,39 @@ import { serve } from '../lib/child-side.mjs';
 
 const { AgentClient } = createRequire(import.meta.url)(join(process.cwd(), 'dist', 'cli', 'client.js'));
 
+/**
+ * The most expensive read-only commands, back to back: what a buggy dashboard or a curious
+ * script with a read token can do. Odd clients vary `limit`, so identical-request caches do
+ * not help them.
+ */
+const EXPENSIVE = ['snapshot', 'handles', 'stats', 'promises-all', 'stack', 'promises', 'ps'];
+
+async function hammer(c, k, end, counts) {
+  for (let i = k; performance.now() < end; i++) {
+    const cmd = EXPENSIVE[i % EXPENSIVE.length];
+    const args = cmd === 'stats' || cmd === 'stack' || cmd === 'promises-all' ? {} : k % 2 ? { limit: 100 + (i % 50) } : {};
+    try {
+      if (cmd === 'promises-all') await c.stream(cmd, args, () => {}, 30_000);
+      else await c.call(cmd, args, 30_000);
+      counts.answers++;
+    } catch (err) {
+      if (err && err.code === 'BUSY') counts.busy++;
+      else counts.errors++;
+    }
+  }
+}
+
 serve({
+  /** `clients` connections, each sending expensive commands back to back for `durationMs`. */
+  hammer: async ({ pid, clients, durationMs }) => {
+    const rec = JSON.parse(readFileSync(join(process.env.XDG_RUNTIME_DIR, 'asyncmon', `${pid}.json`), 'utf8'));
+    const conns = await Promise.all(Array.from({ length: clients }, () => AgentClient.connect({ host: rec.host, port: rec.port }, { token: rec.token, timeoutMs: 10_000 })));
+    const counts = { answers: 0, busy: 0, errors: 0 };
+    const end = performance.now() + durationMs;
+    await Promise.all(conns.map((c, k) => hammer(c, k, end, counts)));
+    for (const c of conns) c.close();
+    return counts;
+  },
   run: async ({ pid, clients, perSecond, durationMs }) => {
     const rec = JSON.parse(readFileSync(join(process.env.XDG_RUNTIME_DIR, 'asyncmon', `${pid}.json`), 'utf8'));
     const conns = await Promise.all(Array.from({ length: clients }, () => AgentClient.connect({ host: rec.host, port: rec.port }, { token: rec.token, timeoutMs: 10_000 })));

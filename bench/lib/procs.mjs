@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 export const ROOT = dirname(BENCH_DIR);
 export const REGISTER = resolve(ROOT, 'dist', 'agent', 'register.js');
-export const AGENT_JS = resolve(ROOT, 'dist', 'agent', 'agent.js');
+export const AGENT_JS = resolve(ROOT, 'dist', 'agent', 'host', 'agent.js');
 export const CHILDREN = resolve(BENCH_DIR, 'children');
 
 /** The Node binary the children run under: BENCH_NODE, or the one running us. */

@@ -43,7 +43,7 @@ export interface State {
   loop: LoopStats | null;
   /** Loop delay p99 of the last minute, one value per update. */
   spark: number[];
-  health: { status: 'ok' | 'blocked'; blockedMs: number; stack: Frame[] } | null;
+  health: { status: 'ok' | 'blocked' | 'paused'; blockedMs: number; stack: Frame[] } | null;
   tasks: TaskInfo[];
   taskTotal: number;
   promiseGroups: PromiseGroup[];

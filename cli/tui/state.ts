@@ -92,7 +92,7 @@ export function applyChanges(s: State, c: Record<string, unknown>): State {
     const p99 = Number((c.loop.delayMs as Record<string, unknown>).p99);
     if (Number.isFinite(p99)) next.spark = [...s.spark, p99].slice(-SPARK_POINTS);
   }
-  if (isRecord(c.health) && (c.health.status === 'ok' || c.health.status === 'blocked')) {
+  if (isRecord(c.health) && (c.health.status === 'ok' || c.health.status === 'blocked' || c.health.status === 'paused')) {
     const blockedMs = Number(c.health.blockedMs);
     next.health = { status: c.health.status, blockedMs: Number.isFinite(blockedMs) ? blockedMs : 0, stack: clean.frames(c.health.stack) };
   }

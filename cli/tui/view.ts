@@ -37,6 +37,7 @@ export function sparkline(values: number[], width: number): string {
 function connLabel(s: State, style: Style): string {
   // A lost connection outranks the last word from the agent (a stale BLOCKED, say).
   if (s.conn.status === 'live' && s.health?.status === 'blocked') return paint(style, 'red', `BLOCKED ${formatDuration(s.health.blockedMs)}`);
+  if (s.conn.status === 'live' && s.health?.status === 'paused') return paint(style, 'yellow', `IN DEBUGGER ${formatDuration(s.health.blockedMs)}`);
   switch (s.conn.status) {
     case 'live':
       return s.paused ? paint(style, 'yellow', 'paused') : paint(style, 'green', 'live');
@@ -65,6 +66,9 @@ export function headerLines(s: State, width: number, style: Style): string[] {
   if (s.conn.status === 'live' && s.health?.status === 'blocked') {
     const top = s.health.stack.slice(0, 2).map(formatSite).join(' < ') || 'outside JavaScript';
     lines.push(paint(style, 'red', esc(truncate(`event loop BLOCKED ${formatDuration(s.health.blockedMs)} in ${top}`, width))));
+  } else if (s.conn.status === 'live' && s.health?.status === 'paused') {
+    const top = s.health.stack.slice(0, 2).map(formatSite).join(' < ');
+    lines.push(paint(style, 'yellow', esc(truncate(`paused in a debugger ${formatDuration(s.health.blockedMs)}${top ? ` at ${top}` : ''}`, width))));
   } else if (s.conn.status === 'reconnecting') {
     lines.push(paint(style, 'yellow', esc(truncate(`connection lost: ${s.conn.message}; retrying`, width))));
   } else if (s.flash) {
