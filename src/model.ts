@@ -159,7 +159,11 @@ export interface WhereInfo {
   ageMs: number;
   site: Site | null;
   /** The newest still-pending promise created in the task's context. */
-  waitsOn: { promiseId: string; site: Site | null; stack: Frame[] } | null;
+  /**
+   * The await it is parked on: the deepest pending one in the user's code (see src/parked.ts),
+   * with `via`, the library awaits below it, innermost last.
+   */
+  waitsOn: { promiseId: string; site: Site | null; stack: Frame[]; via?: Frame[] } | null;
   /** Why `waitsOn` is empty, when it is. */
   waitsNote: string | null;
   stack: Frame[];

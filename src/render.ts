@@ -69,6 +69,8 @@ export function renderWhere(w: WhereInfo): string {
   if (w.waitsOn) {
     lines.push(`waits on ${w.waitsOn.promiseId} at ${formatSite(w.waitsOn.site)}`);
     if (w.waitsOn.stack.length > 0) lines.push(frames(w.waitsOn.stack));
+    const via = w.waitsOn.via ?? [];
+    if (via.length > 0) lines.push('  and below it, in libraries:', frames(via, '  '));
   }
   if (w.waitsNote) lines.push(`(${w.waitsNote})`);
   if (w.site) {

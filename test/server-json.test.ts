@@ -109,7 +109,7 @@ describe('every command, with the data shapes of src/model.ts', () => {
       expect(names).toEqual(expect.arrayContaining(['help', 'hello', 'ps', 'where', 'tree', 'cancel', 'handles', 'promises', 'stack', 'stats', 'history', 'track', 'health', 'snapshot', 'watch', 'eval', 'quit']));
       expect(names).not.toContain('auth');
       expect(names).not.toContain('console');
-      expect(await c.ok('help', { command: 'cancel' })).toEqual([{ name: 'cancel', aliases: ['ca'], usage: 'cancel <id> [reason]', summary: str, access: 'control' }]);
+      expect(await c.ok('help', { command: 'cancel' })).toEqual([{ name: 'cancel', aliases: ['ca'], usage: 'cancel <id> [--force] [reason]', summary: str, access: 'control' }]);
     }));
 
   it('ps: a page of tasks; filter and limit as in text', () =>

@@ -58,12 +58,14 @@ describe('where a task waits (promises level, stacks on)', () => {
     await p;
   });
 
-  it('names the caller’s await, not the inside of an async helper', async () => {
+  it('names the deepest await, inside the async helper, with the caller’s await in its stack', async () => {
     track('promises', 'on');
     const hold = gate();
     const p = sites.parkedOnAsyncHelper(task, 'parked-async', hold.promise);
     const id = await liveTaskId((t) => t.name === 'parked-async', 'parked task');
-    expect(where(id).waitsOn!.site).toMatchObject({ file: SITES, line: markLine(SITES, 'await-async-helper') });
+    const w = where(id).waitsOn!;
+    expect(w.site).toMatchObject({ file: SITES, line: markLine(SITES, 'async-helper-await') });
+    expect(w.stack.map((f) => f.line)).toContain(markLine(SITES, 'await-async-helper'));
     hold.open();
     await p;
   });
@@ -76,8 +78,10 @@ describe('where a task waits (promises level, stacks on)', () => {
     const id = await liveTaskId((t) => t.name === 'two-steps', 'two-step task');
     expect(where(id).waitsOn!.site!.line).toBe(markLine(SITES, 'first-await'));
     first.open();
-    const secondLine = markLine(SITES, 'second-await');
+    // The second await calls an async helper: the task is parked inside it.
+    const secondLine = markLine(SITES, 'async-helper-await');
     await waitUntil(() => where(id).waitsOn?.site?.line === secondLine, 5000, 'the second await');
+    expect(where(id).waitsOn!.stack.map((f) => f.line)).toContain(markLine(SITES, 'second-await'));
     second.open();
     await p;
   });

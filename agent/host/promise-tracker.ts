@@ -3,13 +3,31 @@
 import { performance } from 'node:perf_hooks';
 import { promiseHooks } from 'node:v8';
 import { formatSite } from '../../src/format.js';
-import type { PromiseGroup, PromiseInfo, Site } from '../../src/model.js';
+import type { Frame, PromiseGroup, PromiseInfo, Site } from '../../src/model.js';
+import { parkedAwait } from '../../src/parked.js';
+import type { PendingPromise } from '../../src/parked.js';
 import type { FaultGuard } from './fault-guard.js';
 import { markOwn, ownScope, runOwn } from './own-scope.js';
-import { captureStack, stackSite } from './stack-capture.js';
+import { captureStack, functionKey, stackFrames, stackSite } from './stack-capture.js';
 import type { RawStack } from './stack-capture.js';
 import type { StackPolicy } from './stack-policy.js';
 import type { TaskContext, TaskRef } from './task-context.js';
+
+/** Pending promises `parkedByTask` looks at, newest first: bounded, for a listing of many tasks. */
+const PARKED_SCAN = 50_000;
+
+/** Where a task is parked, as `where` and `ps` show it. */
+export interface ParkedAt {
+  promiseId: string;
+  /** The named await's creation stack; null without one. */
+  frames: Frame[] | null;
+  /** Library awaits below it, innermost last (their first frame each). */
+  via: Frame[];
+  /** No await of its chain is in the user's code. */
+  libraryOnly: boolean;
+  /** False when the task has no pending await or then: this is just its newest promise. */
+  reaction: boolean;
+}
 
 /** The task the current code runs in, if any. */
 export type CurrentTask = () => TaskRef | undefined;
@@ -92,6 +110,7 @@ export class PromiseTracker {
   private stop: (() => void) | null = null;
   private clock = 0;
   private clockTimer: NodeJS.Timeout | null = null;
+  private enabledAt = 0;
   evicted = 0;
 
   constructor(
@@ -120,6 +139,7 @@ export class PromiseTracker {
   enable(): this {
     if (this.stop) return this;
     this.clock = performance.now();
+    this.enabledAt = this.clock;
     runOwn(() => {
       this.clockTimer = markOwn(setInterval(() => (this.clock = performance.now()), CLOCK_MS));
       this.clockTimer.unref();
@@ -360,24 +380,58 @@ export class PromiseTracker {
   }
 
   /**
-   * For every task, its newest still-pending promise: one pass over the table, however many
-   * tasks are listed (a pass per task made `ps` quadratic).
+   * Where each task (of `tasks`, or every one) is parked: the await named by `parkedAwait`
+   * (src/parked.ts), from one pass over the newest `scan` pending promises however many tasks
+   * are asked for. Stacks are read only for the tasks' own promises and the parents looked up.
    */
-  newestByTask(): Map<number, RawStack | null> {
-    const out = new Map<number, RawStack | null>();
-    for (const slot of this.newestSlots()) {
+  parkedByTask(tasks: ReadonlySet<number> | null = null, scan = PARKED_SCAN): Map<number, ParkedAt> {
+    const slotOfId = new Map<number, number>();
+    const byTask = new Map<number, number[]>();
+    for (const slot of this.newestSlots(scan)) {
+      slotOfId.set(this.ids[slot], slot);
       const task = this.owners[slot]?.id;
-      if (task !== undefined && !out.has(task)) out.set(task, this.stacks.get(slot) ?? null);
+      if (task === undefined || (tasks !== null && !tasks.has(task))) continue;
+      const list = byTask.get(task);
+      if (list) list.push(slot);
+      else byTask.set(task, [slot]);
+    }
+    const made = new Map<number, PendingPromise>();
+    const pending = (slot: number): PendingPromise => {
+      let p = made.get(slot);
+      if (!p) {
+        const raw = this.stacks.get(slot);
+        p = { id: this.ids[slot], parentId: this.parents[slot], fnKey: functionKey(raw), frames: raw ? stackFrames(raw) : null };
+        made.set(slot, p);
+      }
+      return p;
+    };
+    const lookup = (id: number) => {
+      const slot = slotOfId.get(id);
+      return slot === undefined ? undefined : pending(slot);
+    };
+    const out = new Map<number, ParkedAt>();
+    for (const [task, slots] of byTask) {
+      const parked = parkedAwait(slots.map(pending), lookup);
+      if (!parked) {
+        // No await or then pending: the newest promise the task made is all there is to show.
+        const newest = pending(slots[0]);
+        out.set(task, { promiseId: `p${newest.id}`, frames: newest.frames, via: [], libraryOnly: false, reaction: false });
+        continue;
+      }
+      out.set(task, {
+        promiseId: `p${parked.at.id}`,
+        frames: parked.at.frames,
+        via: parked.via.map((p) => p.frames?.[0]).filter((f): f is Frame => f !== undefined),
+        libraryOnly: parked.libraryOnly,
+        reaction: true,
+      });
     }
     return out;
   }
 
-  /** The newest still-pending promise created inside task `taskId`, with its captured stack. */
-  newestOfTask(taskId: number): { id: string; raw: RawStack | null } | null {
-    for (const slot of this.newestSlots()) {
-      if (this.owners[slot]?.id === taskId) return { id: `p${this.ids[slot]}`, raw: this.stacks.get(slot) ?? null };
-    }
-    return null;
+  /** When tracking started (performance.now()), or null while it is off. */
+  get since(): number | null {
+    return this.stop ? this.enabledAt : null;
   }
 
   /** The task and site of a pending promise, for cancel's "cannot cancel, but…" answer. */

@@ -2,12 +2,13 @@
 import { performance } from 'node:perf_hooks';
 import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
-import { formatSite } from '../../src/format.js';
+import { formatDuration, formatSite } from '../../src/format.js';
 import type { CancelResult, HandleInfo, Page, Snapshot, TaskInfo, TreeNode, WhereInfo } from '../../src/model.js';
 import type { Agent } from './agent.js';
 import type { LiveHandle } from './census.js';
 import { stackFrames, stackSite } from './stack-capture.js';
-import type { RawStack } from './stack-capture.js';
+import type { ParkedAt } from './promise-tracker.js';
+import { packageOf } from '../../src/parked.js';
 import type { TaskRecord } from './task-registry.js';
 
 /** Options for `snapshot()`. */
@@ -22,7 +23,7 @@ function page<T>(items: T[], total: number): Page<T> {
   return { total, items };
 }
 
-function taskInfo(rec: TaskRecord, now: number, children: Map<number, number>, waits: Map<number, RawStack | null> | null): TaskInfo {
+function taskInfo(rec: TaskRecord, now: number, children: Map<number, number>, waits: Map<number, ParkedAt> | null): TaskInfo {
   const info: TaskInfo = {
     id: rec.id,
     name: rec.name,
@@ -36,7 +37,7 @@ function taskInfo(rec: TaskRecord, now: number, children: Map<number, number>, w
   if (rec.detail) info.detail = rec.detail;
   if (rec.traceId) info.traceId = rec.traceId;
   if (rec.spanId) info.spanId = rec.spanId;
-  if (waits) info.waitsOn = stackSite(waits.get(rec.id));
+  if (waits) info.waitsOn = waits.get(rec.id)?.frames?.[0] ?? null;
   return info;
 }
 
@@ -52,7 +53,7 @@ function childCounts(agent: Agent): Map<number, number> {
 export function listTasks(agent: Agent, limit: number, keep?: (rec: TaskRecord) => boolean): Page<TaskInfo> {
   const now = performance.now();
   const children = childCounts(agent);
-  const waits = agent.promises.enabled ? agent.promises.newestByTask() : null;
+  const waits = agent.promises.enabled ? agent.promises.parkedByTask() : null;
   const items: TaskInfo[] = [];
   let total = 0;
   for (const rec of agent.registry.all()) {
@@ -122,14 +123,31 @@ export function whereTask(agent: Agent, id: number | string): WhereInfo {
   const rec = liveTask(agent, parseTaskId(id));
   let waitsOn: WhereInfo['waitsOn'] = null;
   let waitsNote: string | null = null;
-  if (!agent.promises.enabled) {
+  const since = agent.promises.since;
+  if (since === null) {
     waitsNote = 'where a task waits needs the promises level: track promises';
   } else {
-    const wait = agent.promises.newestOfTask(rec.id);
-    if (!wait) waitsNote = 'no pending promise was created in this task';
-    else {
-      waitsOn = { promiseId: wait.id, site: stackSite(wait.raw), stack: stackFrames(wait.raw) };
-      if (!wait.raw) waitsNote = 'stacks are off, so the site is unknown: track promises on';
+    const parked = agent.promises.parkedByTask(new Set([rec.id])).get(rec.id);
+    const before = rec.startMono < since;
+    const restarted = `tracking of promises started ${formatDuration(performance.now() - since)} ago`;
+    if (!parked) {
+      waitsNote = before
+        ? `${restarted}, after this task began: the await it is parked on was made before that and is not known (those it makes from now on will be)`
+        : 'no pending promise was created in this task';
+    } else {
+      const frames = parked.frames ?? [];
+      waitsOn = { promiseId: parked.promiseId, site: frames[0] ?? null, stack: frames, via: parked.via };
+      if (!parked.frames) {
+        waitsNote =
+          agent.policy.mode === 'off'
+            ? 'stacks are off, so the line of the await is unknown: track promises tasks'
+            : `stacks are sampled (${agent.policy.mode}), and this promise's was not taken: track promises tasks for every task's await`;
+      } else if (parked.libraryOnly) {
+        const pkg = frames[0] ? packageOf(frames[0].file) : null;
+        waitsNote = `only library frames: the await is inside ${pkg ?? 'a library'}, and no caller in your code is pending`;
+      } else if (!parked.reaction) {
+        waitsNote = before ? `no await is pending that began after ${restarted}; this is the task's newest pending promise` : 'no await or then is pending in this task; this is its newest pending promise';
+      }
     }
   }
   const parents: WhereInfo['parents'] = [];

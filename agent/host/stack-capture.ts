@@ -175,3 +175,29 @@ export function isInternalFile(file: string): boolean {
   for (const dir of OWN_DIRS) if (file.startsWith(dir)) return true;
   return false;
 }
+
+/**
+ * The function that made a stack, as `file:line:column` of that function's start (V8's
+ * enclosing position of the first frame outside Node and asyncmon), or null: two awaits in one
+ * async function share it, and so does the function's own outer promise. Read from the call
+ * sites `stackFrames` has already had V8 make (the `stack` property keeps them).
+ */
+export function functionKey(raw: RawStack | null | undefined): string | null {
+  if (!raw) return null;
+  stackFrames(raw);
+  const sites = raw.stack;
+  if (!Array.isArray(sites)) return null;
+  for (const site of sites as Array<CallSiteLike & { getEnclosingLineNumber?(): number | null; getEnclosingColumnNumber?(): number | null }>) {
+    try {
+      let file = site.getFileName() ?? '';
+      if (file.startsWith('file://')) file = fileURLToPath(file);
+      if (!file || isInternalFile(file)) continue;
+      const line = site.getEnclosingLineNumber?.();
+      const column = site.getEnclosingColumnNumber?.();
+      return line ? `${file}:${line}:${column ?? 0}` : null;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}

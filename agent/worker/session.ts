@@ -78,6 +78,9 @@ export class Session {
   private lineTimer: NodeJS.Timeout | null = null;
   /** Cleared by `watch stop` and on close. */
   watchTimer: NodeJS.Timeout | null = null;
+  /** A failed login is waiting out its delay; the login deadline then closes after its answer. */
+  private failing = false;
+  private closeAfterFailure = false;
   /** The challenge this session was given and the client's nonce; one proof may answer it. */
   private login: { nonce: string; challenge: string } | null = null;
 
@@ -102,7 +105,9 @@ export class Session {
   private loginDeadline(ms: number): NodeJS.Timeout {
     return setTimeout(
       () => {
-        if (this.access === null) this.end(this.dialect === 'json' ? JSON.stringify(errorResponse(null, new AsyncmonError('FORBIDDEN', 'authentication timeout'))) : '✗ authentication timeout: closing');
+        // A failed login being answered (after its delay) gets its answer first, then the close.
+        if (this.failing) this.closeAfterFailure = true;
+        else if (this.access === null) this.end(this.dialect === 'json' ? JSON.stringify(errorResponse(null, new AsyncmonError('FORBIDDEN', 'authentication timeout'))) : '✗ authentication timeout: closing');
       },
       Math.max(0, ms - (performance.now() - this.connectedAt)),
     );
@@ -348,7 +353,10 @@ export class Session {
         } else access = this.host.authenticate(token);
         if (access === null) {
           // A growing delay makes guessing slow; the answer says nothing about the token.
+          this.failing = true;
           await new Promise((r) => setTimeout(r, this.host.failureDelayMs()));
+          this.failing = false;
+          if (this.closeAfterFailure) setImmediate(() => this.end(this.dialect === 'json' ? JSON.stringify(errorResponse(null, new AsyncmonError('FORBIDDEN', 'authentication timeout'))) : '✗ authentication timeout: closing'));
           throw new AsyncmonError('FORBIDDEN', 'authentication failed');
         }
         const refused = this.host.loggedIn(this);
