@@ -54,9 +54,13 @@ export interface HistoryEntry {
   outcome: TaskOutcome;
   durationMs: number;
   endedAt: number;
+  /** An HTTP request's response status. */
+  status?: number;
   error?: string;
   cancelledBy?: string;
   reason?: string;
+  /** Live resources it still owns (at `resources` level), when listed. */
+  owns?: ResourceInfo[];
 }
 
 /** An async resource from async_hooks (`resources` level). Ids are `r<asyncId>`. */
@@ -68,6 +72,8 @@ export interface ResourceInfo {
   taskId: number | null;
   ageMs: number;
   site: Site | null;
+  /** What it is, when it is a live handle (`socket 127.0.0.1:5432 (local :41234)`). */
+  detail?: string;
 }
 
 /** A pending promise (`promises` level). Ids are `p<n>`. */
@@ -103,6 +109,9 @@ export interface HandleInfo {
    * enforces headersTimeout): cancel then asks for `--force`.
    */
   role?: string | null;
+  /** The task that created it and where (at `resources` level, when known). */
+  owner?: { taskId: number; name: string; ended: boolean } | null;
+  site?: Site | null;
 }
 
 export interface LoopStats {
@@ -164,8 +173,10 @@ export interface WhereInfo {
    * with `via`, the library awaits below it, innermost last.
    */
   waitsOn: { promiseId: string; site: Site | null; stack: Frame[]; via?: Frame[] } | null;
-  /** Why `waitsOn` is empty, when it is. */
+  /** Why `waitsOn` is empty, when it is (or, for an ended task, how it ended and what it left). */
   waitsNote: string | null;
+  /** For an ended task: the live resources it still owns (at `resources` level). */
+  owns?: ResourceInfo[];
   stack: Frame[];
   parents: Array<{ id: number; name: string }>;
   traceId?: string;

@@ -73,6 +73,7 @@ export function renderWhere(w: WhereInfo): string {
     if (via.length > 0) lines.push('  and below it, in libraries:', frames(via, '  '));
   }
   if (w.waitsNote) lines.push(`(${w.waitsNote})`);
+  for (const r of w.owns ?? []) lines.push(`  still owns ${r.detail ?? r.type} ${r.id}${r.site ? `, created at ${formatSite(r.site)}` : ''}`);
   if (w.site) {
     lines.push(`created at ${formatSite(w.site)}`);
     if (w.stack.length > 1) lines.push(frames(w.stack));
@@ -99,13 +100,16 @@ export function renderCancel(r: CancelResult): string {
 
 export function renderHandles(page: Page<HandleInfo>, width = 80): string {
   if (page.total === 0) return 'nothing keeps the process alive';
+  const owners = page.items.some((h) => h.owner);
+  const owner = (h: HandleInfo) => (h.owner ? `${h.owner.taskId} ${truncate(h.owner.name, 24)}${h.owner.ended ? ' (ended)' : ''}` : '-');
   return (
     renderTable<HandleInfo>(
       [
         { header: 'ID', cell: (h) => h.id, right: true },
         { header: 'KIND', cell: (h) => h.kind + (h.refed ? '' : ' (unref)') },
         { header: 'DETAIL', cell: (h) => h.detail || '-' },
-        { header: 'CALLBACK', cell: (h) => formatSite(h.callback), flex: true },
+        ...(owners ? [{ header: 'OWNER', cell: owner }] : []),
+        { header: 'CALLBACK / CREATED AT', cell: (h) => (h.callback ? formatSite(h.callback) : h.site ? `created at ${formatSite(h.site)}` : '-'), flex: true },
       ],
       page.items,
       width,
@@ -160,6 +164,15 @@ export function renderStats(s: StatsResult): string {
   return lines.join('\n');
 }
 
+function historyDetail(h: HistoryEntry): string {
+  const parts: string[] = [];
+  if (h.status) parts.push(String(h.status));
+  if (h.outcome === 'cancelled') parts.push(`by ${h.cancelledBy ?? '?'}${h.reason ? `: ${h.reason}` : ''}`);
+  else if (h.error) parts.push(h.error);
+  if (h.owns && h.owns.length > 0) parts.push(`still owns ${h.owns.map((r) => `${r.detail ?? r.type} ${r.id}`).join(', ')}`);
+  return parts.join(' · ');
+}
+
 export function renderHistory(page: Page<HistoryEntry>, width = 80): string {
   if (page.total === 0) return 'no finished tasks yet';
   return (
@@ -171,7 +184,7 @@ export function renderHistory(page: Page<HistoryEntry>, width = 80): string {
         { header: 'NAME', cell: (h) => truncate(h.name, NAME_WIDTH) },
         {
           header: 'DETAIL',
-          cell: (h) => (h.outcome === 'cancelled' ? `by ${h.cancelledBy ?? '?'}${h.reason ? `: ${h.reason}` : ''}` : (h.error ?? '')),
+          cell: (h) => historyDetail(h),
           flex: true,
         },
       ],

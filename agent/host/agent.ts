@@ -55,6 +55,8 @@ export class Agent {
     });
     this.http.enable();
     this.loop.enable();
+    // A request that leaves a socket or a timer behind stays findable in history.
+    this.registry.keepEnded = (rec) => this.resources.enabled && this.resources.countOf(rec.id) > 0;
   }
 
   /** The id of the task the calling code runs in, or 0. */

@@ -276,6 +276,20 @@ function queryInstances(session: OwnSession, kind: 'timeout' | 'immediate'): obj
   }
 }
 
+/**
+ * Sockets, servers and child processes by async id, without the inspector (no timers): cheap
+ * enough to name what an ended task still holds.
+ */
+export function liveHandlesById(): Map<number, HandleInfo> {
+  const out = new Map<number, HandleInfo>();
+  for (const handle of activeHandles()) {
+    if (isOwn(handle)) continue;
+    const info = describeHandle(handle);
+    if (info.asyncId >= 0) out.set(info.asyncId, info);
+  }
+  return out;
+}
+
 function activeHandles(): object[] {
   const get = (process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles;
   try {

@@ -9,7 +9,7 @@ import { parseLevel, parseStacks } from '../../src/levels.js';
 import type { Page, PromisesResult, StatsResult, TaskInfo } from '../../src/model.js';
 import type { Agent } from './agent.js';
 import { collectPromises, guardRejections } from './rejection-guard.js';
-import { cancelById, listHandles, listTasks, takeSnapshot, taskTree, whereTask } from './queries.js';
+import { cancelById, listHandles, listHistory, listTasks, takeSnapshot, taskTree, whereTask } from './queries.js';
 
 type Handler = (agent: Agent, args: Args, by: string) => unknown;
 
@@ -98,10 +98,7 @@ export const HANDLERS: Record<string, Handler> = {
   handles: (agent, args) => listHandles(agent, num(args.limit, DEFAULTS.censusLimit)),
   promises: (agent, args) => promises(agent, args),
   stats: (agent) => stats(agent),
-  history: (agent, args) => {
-    const limit = num(args.limit, DEFAULTS.snapshotLimit);
-    return { total: agent.registry.historySize, items: agent.registry.recentHistory(limit) };
-  },
+  history: (agent, args) => listHistory(agent, num(args.limit, DEFAULTS.snapshotLimit)),
   track: (agent, args) => agent.track(parseLevel(String(args.level)), args.stacks === undefined ? undefined : parseStacks(String(args.stacks))),
   snapshot: (agent, args) => takeSnapshot(agent, { limit: num(args.limit, DEFAULTS.snapshotLimit) }),
   eval: (_agent, args) => evaluate(String(args.code)),

@@ -49,6 +49,7 @@ export class HttpTasks {
         const rec = (this as Tagged)[TASK];
         if (!rec) return;
         const done = this.writableFinished;
+        rec.status = this.statusCode;
         registry.end(rec, done ? 'finished' : 'failed', done ? undefined : 'connection closed before the response was finished');
       } catch (err) {
         guard.record(err);

@@ -3,8 +3,9 @@ import { performance } from 'node:perf_hooks';
 import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
 import { formatDuration, formatSite } from '../../src/format.js';
-import type { CancelResult, HandleInfo, Page, Snapshot, TaskInfo, TreeNode, WhereInfo } from '../../src/model.js';
+import type { CancelResult, HandleInfo, HistoryEntry, Page, ResourceInfo, Snapshot, TaskInfo, TreeNode, WhereInfo } from '../../src/model.js';
 import type { Agent } from './agent.js';
+import { liveHandlesById } from './census.js';
 import type { LiveHandle } from './census.js';
 import { stackFrames, stackSite } from './stack-capture.js';
 import type { ParkedAt } from './promise-tracker.js';
@@ -68,9 +69,44 @@ export function listTasks(agent: Agent, limit: number, keep?: (rec: TaskRecord) 
 export function listHandles(agent: Agent, limit: number = DEFAULTS.censusLimit): Page<HandleInfo> {
   const all = agent.census.take(DEFAULTS.censusLimit);
   return page(
-    all.slice(0, limit).map((h) => h.info),
+    all.slice(0, limit).map((h) => withOwner(agent, h.info)),
     all.length,
   );
+}
+
+/** A handle with the task that created it and where, when `resources` tracking knows them. */
+function withOwner(agent: Agent, info: HandleInfo): HandleInfo {
+  if (!agent.resources.enabled) return info;
+  const r = agent.resources.get(info.asyncId);
+  if (!r) return info;
+  const out: HandleInfo = { ...info, site: r.site };
+  if (r.taskId !== null) out.owner = ownerOf(agent, r.taskId);
+  return out;
+}
+
+function ownerOf(agent: Agent, taskId: number): { taskId: number; name: string; ended: boolean } {
+  const live = agent.registry.get(taskId);
+  if (live) return { taskId, name: live.name, ended: false };
+  return { taskId, name: agent.registry.ended(taskId)?.name ?? '?', ended: true };
+}
+
+/** The live resources an ended task still owns, each with what it is (a socket's peer). */
+export function stillOwned(agent: Agent, taskId: number, limit = 5): ResourceInfo[] {
+  if (!agent.resources.enabled || agent.resources.countOf(taskId) === 0) return [];
+  const handles = liveHandlesById();
+  return agent.resources.ofTask(taskId, limit, true).map((r) => {
+    const h = handles.get(r.asyncId);
+    return h ? { ...r, detail: `${h.kind} ${h.detail}`.trim() } : r;
+  });
+}
+
+/** History, newest first, with what each ended task still owns. */
+export function listHistory(agent: Agent, limit: number): Page<HistoryEntry> {
+  const items = agent.registry.recentHistory(limit).map((e) => {
+    const owns = stillOwned(agent, e.id);
+    return owns.length > 0 ? { ...e, owns } : e;
+  });
+  return page(items, agent.registry.historySize);
 }
 
 /**
@@ -120,7 +156,10 @@ function liveTask(agent: Agent, id: number): TaskRecord {
 
 /** Where a task is parked: its newest pending promise's site and stack, and its parent chain. */
 export function whereTask(agent: Agent, id: number | string): WhereInfo {
-  const rec = liveTask(agent, parseTaskId(id));
+  const taskId = parseTaskId(id);
+  const past = agent.registry.get(taskId) ? undefined : agent.registry.ended(taskId);
+  if (past) return whereEnded(agent, past);
+  const rec = liveTask(agent, taskId);
   let waitsOn: WhereInfo['waitsOn'] = null;
   let waitsNote: string | null = null;
   const since = agent.promises.since;
@@ -174,6 +213,21 @@ export function whereTask(agent: Agent, id: number | string): WhereInfo {
   if (rec.traceId) info.traceId = rec.traceId;
   if (rec.spanId) info.spanId = rec.spanId;
   return info;
+}
+
+/**
+ * An ended task, as `where` shows it: its outcome, and the live resources it still owns (a
+ * pool client never released, a socket left open), which is why one looks for it.
+ */
+function whereEnded(agent: Agent, e: HistoryEntry): WhereInfo {
+  const owns = stillOwned(agent, e.id);
+  const how = `${e.name} ${e.outcome}${e.status ? ` ${e.status}` : ''} in ${formatDuration(e.durationMs)}`;
+  const note = owns.length > 0
+    ? `${how}, and still owns ${owns.length === 1 ? 'a live resource' : `${owns.length} live resources`}`
+    : agent.resources.enabled
+      ? `${how}; it owns nothing that is still live`
+      : `${how}; what it may still own is known at the resources level: track resources tasks`;
+  return { id: e.id, name: e.name, kind: e.kind, state: e.outcome, ageMs: Math.round(Date.now() - e.endedAt + e.durationMs), site: null, waitsOn: null, waitsNote: note, stack: [], parents: [], owns };
 }
 
 /** Task nesting: the whole forest, or the subtree under `id`. */

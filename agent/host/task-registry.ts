@@ -32,6 +32,8 @@ export interface TaskRecord {
    */
   stop: ((target: unknown) => CancelEffect) | null;
   target: unknown;
+  /** An HTTP request's response status once it ended (0 before, and for other kinds). */
+  status: number;
 }
 
 /** HTTP requests that finish normally within this are not kept in history: most traffic is. */
@@ -92,6 +94,11 @@ export class TaskRegistry {
   dropped = 0;
   /** See HTTP_HISTORY_MIN_MS; 0 keeps every request (tests do). */
   httpHistoryMinMs = HTTP_HISTORY_MIN_MS;
+  /**
+   * Whether an ended task must stay findable whatever its outcome (it still owns live
+   * resources, say): asked only for quick successful requests, which history skips otherwise.
+   */
+  keepEnded: ((rec: TaskRecord) => boolean) | null = null;
 
   constructor(
     historySize: number,
@@ -120,6 +127,7 @@ export class TaskRegistry {
       reject: null,
       stop: null,
       target: null,
+      status: 0,
     };
     this.live.set(rec.id, rec);
     return rec;
@@ -136,7 +144,9 @@ export class TaskRegistry {
     const durationMs = Math.round((performance.now() - rec.startMono) * 10) / 10;
     // Keeping every quick, successful request would promote an entry per request to the old
     // generation (measured: a third of HTTP throughput lost to GC at the default level).
-    if (rec.kind !== 'task' && outcome === 'finished' && durationMs < this.httpHistoryMinMs) return;
+    // Failed requests (a 5xx: the handler threw, or gave up) are kept, as are those that leave
+    // live resources behind.
+    if (rec.kind !== 'task' && outcome === 'finished' && durationMs < this.httpHistoryMinMs && rec.status < 500 && !this.keepEnded?.(rec)) return;
     const entry: HistoryEntry = {
       id: rec.id,
       name: rec.name,
@@ -146,6 +156,7 @@ export class TaskRegistry {
       durationMs,
       endedAt: Date.now(),
     };
+    if (rec.status) entry.status = rec.status;
     if (err !== undefined) entry.error = errorMessage(err);
     if (cancelledBy !== undefined) entry.cancelledBy = cancelledBy;
     if (reason !== undefined) entry.reason = reason;
