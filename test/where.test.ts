@@ -196,13 +196,14 @@ describe('why where cannot say', () => {
     await p;
   });
 
-  it('answers NO_SUCH_TASK for unknown and ended tasks, BAD_ARGUMENT for garbage', async () => {
+  it('answers NO_SUCH_TASK for unknown tasks, how an ended one ended, BAD_ARGUMENT for garbage', async () => {
     expect(thrown(() => where(987_654)).code).toBe('NO_SUCH_TASK');
     await task('ended', () => 1);
     const id = snapshot({ handles: false }).history.items.find((h) => h.name === 'ended')!.id;
-    const err = thrown(() => where(id));
-    expect(err.code).toBe('NO_SUCH_TASK');
-    expect(err.message).toContain('already finished');
+    const w = where(id);
+    expect(w.state).toBe('finished');
+    expect(w.waitsOn).toBeNull();
+    expect(w.waitsNote).toMatch(/^ended finished in [\d.]+(ms|s); what it may still own is known at the resources level: track resources tasks$/);
     for (const bad of ['abc', '', 'p3', 'r3', -1, 0, 1.5]) expect(thrown(() => where(bad)).code).toBe('BAD_ARGUMENT');
   });
 });
