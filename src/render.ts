@@ -1,5 +1,5 @@
 import { cleanText, cleanValue } from './clean-text.js';
-import { formatBytes, formatDuration, formatFrame, formatSite } from './format.js';
+import { formatBytes, formatCallback, formatChain, formatDuration, formatFrame, formatSite } from './format.js';
 import type {
   BlockedEpisode,
   CancelResult,
@@ -103,7 +103,7 @@ export function renderHandles(page: Page<HandleInfo>, width = 80): string {
         { header: 'ID', cell: (h) => h.id, right: true },
         { header: 'KIND', cell: (h) => h.kind + (h.refed ? '' : ' (unref)') },
         { header: 'DETAIL', cell: (h) => h.detail || '-' },
-        { header: 'CALLBACK', cell: (h) => formatSite(h.callback), flex: true },
+        { header: 'CALLBACK', cell: (h) => formatCallback(h), flex: true },
       ],
       page.items,
       width,
@@ -121,7 +121,7 @@ export function renderPromises(r: PromisesResult, width = 80): string {
       [
         { header: 'COUNT', cell: (g: (typeof r.groups.items)[number]) => String(g.count), right: true },
         { header: 'OLDEST', cell: (g) => formatDuration(g.oldestMs), right: true },
-        { header: 'CREATED AT', cell: (g) => (g.site ? formatSite(g.site) : '(no stack: track promises on)'), flex: true },
+        { header: 'CREATED AT', cell: (g) => (g.site ? formatSite(g.site) : `(${g.note ?? 'no stack'})`), flex: true },
       ],
       r.groups.items,
       width,
@@ -135,8 +135,8 @@ export function renderStack(s: StackResult): string {
 }
 
 function blockedLine(b: BlockedEpisode): string {
-  const top = b.stack[0];
-  const at = top ? ` in ${formatSite(top)}` : '';
+  const top = formatChain(b.stack, 1);
+  const at = top ? ` in ${top}` : '';
   return `${new Date(b.startedAt).toISOString()}  ${formatDuration(b.durationMs)}${b.ongoing ? ' (ongoing)' : ''}${b.inDebugger ? ' paused in a debugger' : ''}${at}`;
 }
 
@@ -185,11 +185,11 @@ export function renderTrack(t: TrackerStatus): string {
 
 export function renderHealth(h: HealthResult): string {
   if (h.status === 'paused') {
-    const top = h.stack.slice(0, 3).map(formatSite).join(' < ');
+    const top = formatChain(h.stack, 3);
     return `⏸ paused in a debugger ${formatDuration(h.blockedMs)}${top ? ` at ${top}` : ''} (another inspector session stopped the main thread)`;
   }
   if (h.status === 'blocked') {
-    const top = h.stack.slice(0, 3).map(formatSite).join(' < ');
+    const top = formatChain(h.stack, 3);
     return `✗ event loop blocked ${formatDuration(h.blockedMs)}${top ? ` in ${top}` : ''}`;
   }
   const d = h.loop?.delayMs;
