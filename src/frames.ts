@@ -15,7 +15,7 @@ const NODE_MODULES = '/node_modules/';
  * `@scope/pkg`. `null` for the user's own files.
  */
 export function libraryOf(file: string): string | null {
-  if (typeof file !== 'string') return null;
+  if (typeof file !== 'string' || !file.includes('node_modules')) return null;
   const normal = file.replace(/\\/g, '/');
   const at = normal.lastIndexOf(NODE_MODULES);
   if (at < 0) return normal.startsWith('node_modules/') ? firstPackage(normal.slice('node_modules/'.length)) : null;
@@ -32,7 +32,6 @@ function firstPackage(rest: string): string | null {
 export function withLibrary<T extends Frame>(frame: T): T {
   const lib = libraryOf(frame.file);
   if (lib) frame.lib = lib;
-  else delete frame.lib;
   return frame;
 }
 

@@ -110,7 +110,10 @@ export function captureStack(): RawStack {
 
 const framesCache = new WeakMap<RawStack, Frame[]>();
 
-/** The frames of a captured stack with Node internals and the agent's own frames removed. */
+/**
+ * The frames of a captured stack with Node internals and the agent's own frames removed, at
+ * the original source when the process has source maps.
+ */
 export function stackFrames(raw: RawStack | null | undefined): Frame[] {
   if (!raw) return [];
   const cached = framesCache.get(raw);
@@ -146,7 +149,7 @@ export function stackFrames(raw: RawStack | null | undefined): Frame[] {
       // Past the frames kept, only the first user frame is still wanted.
       if (frames.length >= FRAMES_KEPT && user) break;
       const frame = toFrame(site);
-      if (!frame || isInternalFile(frame.file)) continue;
+      if (!frame) continue;
       const mine = isUserFrame(frame);
       if (frames.length < FRAMES_KEPT || (mine && !user)) frames.push(frame);
       user ||= mine;
@@ -169,8 +172,9 @@ function toFrame(site: CallSiteLike): Frame | null {
     const name = site.getFileName() ?? '';
     if (!name) return null;
     const at = { file: name.startsWith('file://') ? fileURLToPath(name) : name, line: site.getLineNumber() ?? 0, column: site.getColumnNumber() ?? 0 };
-    // Node's own files have no map; asking for one would only fill the cache.
-    const pos = name.startsWith('node:') || isInternalFile(at.file) ? at : sourceMaps.map(name, at);
+    // Node's and the agent's own frames are dropped (before a source map is asked for).
+    if (isInternalFile(at.file)) return null;
+    const pos = sourceMaps.map(name, at);
     let fn = site.getFunctionName() ?? '';
     if (!fn) {
       const method = site.getMethodName();
