@@ -1,5 +1,5 @@
 import { AsyncmonError } from '../src/errors.js';
-import { formatDuration, formatSite, parseDuration } from '../src/format.js';
+import { formatChain, formatDuration, formatSite, parseDuration } from '../src/format.js';
 import type { HealthResult } from '../src/model.js';
 import type { AgentClient } from './client.js';
 import { EXIT } from './exit-codes.js';
@@ -42,7 +42,7 @@ function duration(text: string | undefined, flag: string): number | undefined {
 /** Evaluates the thresholds against what `health` reported. Pure, so it is easy to test. */
 export function evaluate(h: HealthResult, limits: { lag?: number; blocked: number; taskAge?: number; pending?: number; elu?: number }): CheckResult[] {
   const out: CheckResult[] = [];
-  const blockedTop = h.stack.slice(0, 3).map(formatSite).join(' < ');
+  const blockedTop = formatChain(h.stack, 3);
   // Stopped by a developer's debugger is not the app's fault, but the loop does not run either.
   const paused = h.status === 'paused';
   out.push(

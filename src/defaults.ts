@@ -17,6 +17,11 @@ export const DEFAULTS = {
   maxTasks: 50_000,
   /** Frames kept per captured stack (after skipping the hook's own). */
   stackFrames: 12,
+  /**
+   * Frames captured per stack at most, so the user's frame is reached below a library's (and
+   * the hook's own Node frames); only the first user frame is kept past `stackFrames`.
+   */
+  stackCaptureFrames: 32,
   /** Entries of each list in a default (capped) snapshot. */
   snapshotLimit: 100,
   /** The most entries any list request may ask for (bigger lists would hold the loop). */

@@ -1,11 +1,42 @@
 import { AsyncmonError } from './errors.js';
-import type { Frame, Site } from './model.js';
+import { chainOf, libraryLabel } from './frames.js';
+import type { Frame, HandleInfo, Site } from './model.js';
 
-/** `file:line:column` with the function name in front when there is one. */
+/**
+ * `file:line:column` with the function name in front when there is one, and the library call
+ * it was in before it: `hashSync (bcryptjs) < signup (app.js:14:9)`.
+ */
 export function formatSite(site: Site | Frame | null | undefined): string {
   if (!site || typeof site.file !== 'string') return '-';
   const where = `${shortenPath(site.file)}:${site.line}:${site.column}`;
-  return site.fn ? `${site.fn} (${where})` : where;
+  const own = site.fn ? `${site.fn} (${where})` : where;
+  const via = (site as Site).via;
+  return via && typeof via.lib === 'string' ? `${libraryLabel(String(via.fn ?? ''), via.lib)} < ${own}` : own;
+}
+
+/**
+ * The callback of a timer or immediate; when it is a library's (a `node-cron` heartbeat), the
+ * user's line that set the library up, or what would name it:
+ * `heartBeat (node-cron) < main (app.js:5:3)`.
+ */
+export function formatCallback(h: Pick<HandleInfo, 'callback' | 'createdAt' | 'createdNote'>): string {
+  const cb = h.callback;
+  if (!cb || typeof cb.lib !== 'string') return formatSite(cb);
+  const label = libraryLabel(cb.fn, cb.lib);
+  if (h.createdAt) {
+    const made: Site = { ...h.createdAt };
+    if (made.via?.lib === cb.lib) delete made.via;
+    return `${label} < ${formatSite(made)}`;
+  }
+  return h.createdNote ? `${label} < ? (${h.createdNote})` : formatSite(cb);
+}
+
+/**
+ * A stack as one headline for blocked loops (`health`, `check`, `stats`, the TUI): what runs,
+ * up to the user's frame that led to it, `hashSync (bcryptjs) < signup (app.js:14:9)`.
+ */
+export function formatChain(frames: Frame[] | null | undefined, max = 3): string {
+  return Array.isArray(frames) ? chainOf(frames, max, formatSite) : '';
 }
 
 /** A frame as Node prints it in a stack trace. */

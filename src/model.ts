@@ -9,20 +9,26 @@ export type Level = 'tasks' | 'resources' | 'promises';
 /** `off`; `tasks`: promises and resources made inside a task; `on`: all; N: one in N. */
 export type StacksMode = 'off' | 'tasks' | 'on' | number;
 
-/** One stack frame, already resolved to text-friendly parts. */
+/**
+ * One stack frame, already resolved to text-friendly parts: at the original source (a `.ts`
+ * file) when the process has source maps. Lines and columns are 1-based.
+ */
 export interface Frame {
   fn: string;
   file: string;
   line: number;
   column: number;
+  /** The package whose code this is, for a file under `node_modules` (`bcryptjs`); absent for the user's own. */
+  lib?: string;
 }
 
-/** Where something was created or will run: `file:line:column` plus the function name if any. */
-export interface Site {
-  fn: string;
-  file: string;
-  line: number;
-  column: number;
+/**
+ * Where something was created or will run: the first frame in the user's own code (outside
+ * Node, asyncmon and `node_modules`), else the first library frame. `via` is the library call
+ * that frame was in (`hashSync` of `bcryptjs`), when that is what ran above it.
+ */
+export interface Site extends Frame {
+  via?: { fn: string; lib: string };
 }
 
 export type TaskKind = 'task' | 'http-server' | 'http-client';
@@ -90,6 +96,8 @@ export interface PromiseGroup {
   site: Site | null;
   count: number;
   oldestMs: number;
+  /** Why `site` is null: no stack was captured (and what would capture one), or it had only Node's frames. */
+  note?: string;
 }
 
 export type HandleKind = 'timeout' | 'interval' | 'immediate' | 'socket' | 'server' | 'child-process' | 'other';
@@ -103,6 +111,13 @@ export interface HandleInfo {
   refed: boolean;
   /** Where the callback it will run lives (timers, immediates), or what it is (sockets). */
   callback: Site | null;
+  /**
+   * Where the user's code created it, when its callback is a library's (a timer `node-cron`
+   * set): from its creation stack (`resources` level with stacks); null when there is none.
+   */
+  createdAt?: Site | null;
+  /** Why `createdAt` is missing for a library's callback, and what would name it. */
+  createdNote?: string;
   detail: string;
   /**
    * What Node itself uses it for, when it is not the app's own (an HTTP server's timer that

@@ -1,5 +1,5 @@
 import { cleanText, cleanValue } from './clean-text.js';
-import { formatBytes, formatDuration, formatFrame, formatSite } from './format.js';
+import { formatBytes, formatCallback, formatChain, formatDuration, formatFrame, formatSite } from './format.js';
 import type {
   BlockedEpisode,
   CancelResult,
@@ -109,7 +109,7 @@ export function renderHandles(page: Page<HandleInfo>, width = 80): string {
         { header: 'KIND', cell: (h) => h.kind + (h.refed ? '' : ' (unref)') },
         { header: 'DETAIL', cell: (h) => h.detail || '-' },
         ...(owners ? [{ header: 'OWNER', cell: owner }] : []),
-        { header: 'CALLBACK / CREATED AT', cell: (h) => (h.callback ? formatSite(h.callback) : h.site ? `created at ${formatSite(h.site)}` : '-'), flex: true },
+        { header: 'CALLBACK / CREATED AT', cell: (h) => (h.callback ? formatCallback(h) : h.site ? `created at ${formatSite(h.site)}` : '-'), flex: true },
       ],
       page.items,
       width,
@@ -127,7 +127,7 @@ export function renderPromises(r: PromisesResult, width = 80): string {
       [
         { header: 'COUNT', cell: (g: (typeof r.groups.items)[number]) => String(g.count), right: true },
         { header: 'OLDEST', cell: (g) => formatDuration(g.oldestMs), right: true },
-        { header: 'CREATED AT', cell: (g) => (g.site ? formatSite(g.site) : '(no stack: track promises on)'), flex: true },
+        { header: 'CREATED AT', cell: (g) => (g.site ? formatSite(g.site) : `(${g.note ?? 'no stack'})`), flex: true },
       ],
       r.groups.items,
       width,
@@ -141,8 +141,8 @@ export function renderStack(s: StackResult): string {
 }
 
 function blockedLine(b: BlockedEpisode): string {
-  const top = b.stack[0];
-  const at = top ? ` in ${formatSite(top)}` : '';
+  const top = formatChain(b.stack, 1);
+  const at = top ? ` in ${top}` : '';
   return `${new Date(b.startedAt).toISOString()}  ${formatDuration(b.durationMs)}${b.ongoing ? ' (ongoing)' : ''}${b.inDebugger ? ' paused in a debugger' : ''}${at}`;
 }
 
@@ -200,11 +200,11 @@ export function renderTrack(t: TrackerStatus): string {
 
 export function renderHealth(h: HealthResult): string {
   if (h.status === 'paused') {
-    const top = h.stack.slice(0, 3).map(formatSite).join(' < ');
+    const top = formatChain(h.stack, 3);
     return `⏸ paused in a debugger ${formatDuration(h.blockedMs)}${top ? ` at ${top}` : ''} (another inspector session stopped the main thread)`;
   }
   if (h.status === 'blocked') {
-    const top = h.stack.slice(0, 3).map(formatSite).join(' < ');
+    const top = formatChain(h.stack, 3);
     return `✗ event loop blocked ${formatDuration(h.blockedMs)}${top ? ` in ${top}` : ''}`;
   }
   const d = h.loop?.delayMs;

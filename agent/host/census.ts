@@ -4,7 +4,9 @@ import type * as InspectorModule from 'node:inspector';
 import type { Session as SessionType } from 'node:inspector';
 import { fileURLToPath } from 'node:url';
 import type { HandleInfo, HandleKind, Site } from '../../src/model.js';
+import { withLibrary } from '../../src/frames.js';
 import { isOwn, runOwn } from './own-scope.js';
+import { sourceMaps } from './source-maps.js';
 
 /** A live object found by the census, with what cancel needs to stop it. */
 export interface LiveHandle {
@@ -206,13 +208,12 @@ export class Census {
       // replay every script again.
       if (!this.scriptUrls.has(loc.scriptId)) this.scriptUrls.set(loc.scriptId, '');
     }
+    const name = url;
     if (url.startsWith('file://')) url = fileURLToPath(url);
-    return {
-      fn: typeof fn === 'function' ? fn.name : '',
-      file: url || `<script ${loc.scriptId}>`,
-      line: loc.lineNumber + 1,
-      column: loc.columnNumber + 1,
-    };
+    const at = { file: url || `<script ${loc.scriptId}>`, line: loc.lineNumber + 1, column: loc.columnNumber + 1 };
+    // At the original source when the process has source maps (a `.ts` line under tsx).
+    const pos = name && !name.startsWith('node:') ? sourceMaps.map(name, at) : at;
+    return withLibrary({ fn: typeof fn === 'function' ? fn.name : '', file: pos.file, line: pos.line, column: pos.column });
   }
 
   /** Script id → URL; `Debugger.enable` replays `scriptParsed` for every script, synchronously. */

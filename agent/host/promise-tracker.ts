@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import { promiseHooks } from 'node:v8';
 import { formatSite } from '../../src/format.js';
-import type { Frame, PromiseGroup, PromiseInfo, Site } from '../../src/model.js';
+import type { Frame, PromiseGroup, PromiseInfo, Site, StacksMode } from '../../src/model.js';
 import { parkedAwait } from '../../src/parked.js';
 import type { PendingPromise } from '../../src/parked.js';
 import type { FaultGuard } from './fault-guard.js';
@@ -366,14 +366,16 @@ export class PromiseTracker {
     const now = performance.now();
     const bySite = new Map<string, PromiseGroup>();
     for (const slot of this.newestSlots(scan)) {
-      const site: Site | null = stackSite(this.stacks.get(slot));
-      const key = site ? formatSite(site) : '';
+      const raw = this.stacks.get(slot);
+      const site: Site | null = stackSite(raw);
+      const note = site ? undefined : raw ? 'only Node-internal frames' : noStackNote(this.policy.mode);
+      const key = site ? formatSite(site) : `(${note})`;
       const age = now - this.created[slot];
       const group = bySite.get(key);
       if (group) {
         group.count++;
         if (age > group.oldestMs) group.oldestMs = Math.round(age);
-      } else bySite.set(key, { site, count: 1, oldestMs: Math.round(age) });
+      } else bySite.set(key, note ? { site, count: 1, oldestMs: Math.round(age), note } : { site, count: 1, oldestMs: Math.round(age) });
     }
     const items = [...bySite.values()].sort((a, b) => b.count - a.count || b.oldestMs - a.oldestMs);
     return { total: items.length, items: items.slice(0, limit) };
@@ -442,4 +444,12 @@ export class PromiseTracker {
     }
     return null;
   }
+}
+
+/** Why a pending promise has no creation stack, in words that say what would give it one. */
+function noStackNote(mode: StacksMode): string {
+  if (mode === 'off') return 'no stack: track promises on';
+  if (mode === 'tasks') return 'no stack: made outside a task; track promises on';
+  if (typeof mode === 'number') return `no stack: not sampled (1 in ${mode}); track promises on`;
+  return 'no stack: made before stacks were on';
 }

@@ -69,7 +69,7 @@ export function listTasks(agent: Agent, limit: number, keep?: (rec: TaskRecord) 
 export function listHandles(agent: Agent, limit: number = DEFAULTS.censusLimit): Page<HandleInfo> {
   const all = agent.census.take(DEFAULTS.censusLimit);
   return page(
-    all.slice(0, limit).map((h) => withOwner(agent, h.info)),
+    all.slice(0, limit).map((h) => withCreator(agent, withOwner(agent, h.info))),
     all.length,
   );
 }
@@ -107,6 +107,24 @@ export function listHistory(agent: Agent, limit: number): Page<HistoryEntry> {
     return owns.length > 0 ? { ...e, owns } : e;
   });
   return page(items, agent.registry.historySize);
+}
+
+/**
+ * A timer whose callback is a library's (`node-cron`'s heartbeat) says little by itself: the
+ * user's line that set the library up is in the timer's creation stack, when the resources
+ * tracker captured one. Otherwise the answer says what would capture it.
+ */
+function withCreator(agent: Agent, info: HandleInfo): HandleInfo {
+  if (!info.callback?.lib) return info;
+  const record = agent.resources.enabled ? agent.resources.get(info.asyncId) : null;
+  const site = record?.site ?? null;
+  if (site && !site.lib) return { ...info, createdAt: site };
+  const createdNote = !agent.resources.enabled
+    ? 'track resources on to name the line that set it up'
+    : site
+      ? `its creation stack has only library frames (${site.lib})`
+      : 'no creation stack: track resources on';
+  return { ...info, createdAt: null, createdNote };
 }
 
 /**

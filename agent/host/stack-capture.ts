@@ -4,7 +4,9 @@ import { writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS } from '../../src/defaults.js';
+import { isUserFrame, siteOf, withLibrary } from '../../src/frames.js';
 import type { Frame, Site } from '../../src/model.js';
+import { sourceMaps } from './source-maps.js';
 
 /** A stack captured but not formatted: cheap to take, turned into frames only when shown. */
 export interface RawStack {
@@ -31,8 +33,10 @@ const OWN_DIRS: string[] = ((globalThis as Record<symbol, string[] | undefined>)
 for (const dir of [AGENT_DIR + '/', resolve(AGENT_DIR, '..', 'src') + '/']) if (!OWN_DIRS.includes(dir)) OWN_DIRS.push(dir);
 const FRAMES_KEPT = DEFAULTS.stackFrames;
 // Under async_hooks and promise hooks 4–5 Node-internal frames sit below the hook; we skip
-// them by file name, so capture a few more than we keep.
-const CAPTURE_LIMIT = FRAMES_KEPT + 8;
+// them by file name, so capture more than we keep. Library code (a driver, a framework) can
+// put a dozen frames above the user's line: the capture reaches that deep, bounded, so the
+// user's frame is kept even when it lies beyond FRAMES_KEPT.
+const CAPTURE_LIMIT = DEFAULTS.stackCaptureFrames;
 
 function keepFrames(_err: unknown, sites: CallSiteLike[]): CallSiteLike[] {
   return sites;
@@ -106,7 +110,10 @@ export function captureStack(): RawStack {
 
 const framesCache = new WeakMap<RawStack, Frame[]>();
 
-/** The frames of a captured stack with Node internals and the agent's own frames removed. */
+/**
+ * The frames of a captured stack with Node internals and the agent's own frames removed, at
+ * the original source when the process has source maps.
+ */
 export function stackFrames(raw: RawStack | null | undefined): Frame[] {
   if (!raw) return [];
   const cached = framesCache.get(raw);
@@ -114,7 +121,8 @@ export function stackFrames(raw: RawStack | null | undefined): Frame[] {
   if (frozen) {
     const frames = framesFromText(raw.stack)
       .filter((f) => !isInternalFile(f.file))
-      .slice(0, FRAMES_KEPT);
+      .slice(0, FRAMES_KEPT)
+      .map(withLibrary);
     framesCache.set(raw, frames);
     return frames;
   }
@@ -135,35 +143,45 @@ export function stackFrames(raw: RawStack | null | undefined): Frame[] {
     Error.prepareStackTrace = saved;
   }
   const frames: Frame[] = [];
+  let user = false;
   if (Array.isArray(sites)) {
     for (const site of sites as CallSiteLike[]) {
+      // Past the frames kept, only the first user frame is still wanted.
+      if (frames.length >= FRAMES_KEPT && user) break;
       const frame = toFrame(site);
-      if (frame && !isInternalFile(frame.file)) frames.push(frame);
-      if (frames.length >= FRAMES_KEPT) break;
+      if (!frame) continue;
+      const mine = isUserFrame(frame);
+      if (frames.length < FRAMES_KEPT || (mine && !user)) frames.push(frame);
+      user ||= mine;
     }
   }
   framesCache.set(raw, frames);
   return frames;
 }
 
-/** The first frame outside Node internals and asyncmon: where the thing was made. */
+/**
+ * Where the thing was made: the first frame in the user's own code (outside Node internals,
+ * asyncmon and `node_modules`), with the library call it was in; else the first library frame.
+ */
 export function stackSite(raw: RawStack | null | undefined): Site | null {
-  const frames = stackFrames(raw);
-  return frames.length > 0 ? frames[0] : null;
+  return siteOf(stackFrames(raw));
 }
 
 function toFrame(site: CallSiteLike): Frame | null {
   try {
-    let file = site.getFileName() ?? '';
-    if (!file) return null;
-    if (file.startsWith('file://')) file = fileURLToPath(file);
+    const name = site.getFileName() ?? '';
+    if (!name) return null;
+    const at = { file: name.startsWith('file://') ? fileURLToPath(name) : name, line: site.getLineNumber() ?? 0, column: site.getColumnNumber() ?? 0 };
+    // Node's and the agent's own frames are dropped (before a source map is asked for).
+    if (isInternalFile(at.file)) return null;
+    const pos = sourceMaps.map(name, at);
     let fn = site.getFunctionName() ?? '';
     if (!fn) {
       const method = site.getMethodName();
       if (method) fn = `${site.getTypeName() ?? '<anonymous>'}.${method}`;
     } else if (site.isConstructor()) fn = `new ${fn}`;
     if (fn && site.isAsync?.()) fn = `async ${fn}`;
-    return { fn, file, line: site.getLineNumber() ?? 0, column: site.getColumnNumber() ?? 0 };
+    return withLibrary({ fn, file: pos.file, line: pos.line, column: pos.column });
   } catch {
     return null;
   }

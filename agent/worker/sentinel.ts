@@ -5,8 +5,12 @@ import type { Session } from 'node:inspector';
 import { fileURLToPath } from 'node:url';
 import type { BlockedEpisode, Frame, StackResult } from '../../src/model.js';
 import { formatDuration } from '../../src/format.js';
+import { isUserFrame, withLibrary } from '../../src/frames.js';
+import { WorkerSourceMaps } from './source-maps.js';
 
 const PAUSE_TIMEOUT_MS = 500;
+/** Frames of a blocked stack kept (and the first user frame, if it lies deeper). */
+const FRAMES_KEPT = 20;
 
 interface CallFrame {
   functionName: string;
@@ -42,6 +46,8 @@ export class Sentinel {
   private capturing: Promise<Frame[]> | null = null;
   /** Script id → URL, from `Debugger.scriptParsed` (call frames of CommonJS code carry no URL). */
   private readonly urls = new Map<string, string>();
+  /** The source maps of the main thread's scripts, so frames read at the original `.ts` lines. */
+  private readonly maps = new WorkerSourceMaps();
   /** The Debugger domain is enabled on our session (from the first capture of an episode). */
   private enabled = false;
   /** We have asked for a pause and not yet seen it. */
@@ -197,8 +203,10 @@ export class Sentinel {
       const inspector = require('node:inspector') as typeof InspectorModule;
       const session = new inspector.Session();
       (session as Session & { connectToMainThread(): void }).connectToMainThread();
-      session.on('Debugger.scriptParsed', (msg: { params: { scriptId: string; url: string } }) => {
-        if (msg.params.url) this.urls.set(msg.params.scriptId, msg.params.url);
+      session.on('Debugger.scriptParsed', (msg: { params: { scriptId: string; url: string; sourceMapURL?: string } }) => {
+        if (!msg.params.url) return;
+        this.urls.set(msg.params.scriptId, msg.params.url);
+        this.maps.add(msg.params.scriptId, msg.params.url, msg.params.sourceMapURL);
       });
       session.on('Debugger.paused', (msg: { params: { callFrames: CallFrame[] } }) => this.paused(session, msg.params.callFrames));
       session.on('Debugger.resumed', () => {
@@ -223,7 +231,7 @@ export class Sentinel {
       return;
     }
     if (this.debuggerOpen()) {
-      this.foreign = toFrames(callFrames, this.urls);
+      this.foreign = toFrames(callFrames, this.urls, this.maps);
       if (this.current) this.current.inDebugger = true;
       return;
     }
@@ -260,7 +268,7 @@ export class Sentinel {
           this.outstanding = false;
           return finish(this.foreign?.slice() ?? []);
         }
-        this.onPaused = (callFrames) => finish(toFrames(callFrames, this.urls));
+        this.onPaused = (callFrames) => finish(toFrames(callFrames, this.urls, this.maps));
         this.ownPause = true;
         session.post('Debugger.pause', (err) => {
           if (!err) return;
@@ -282,9 +290,13 @@ export class Sentinel {
   }
 }
 
-function toFrames(callFrames: CallFrame[], urls: Map<string, string>): Frame[] {
+/** Call frames (zero-based positions) as frames: 1-based, at the original source, with their package. */
+function toFrames(callFrames: CallFrame[], urls: Map<string, string>, maps: WorkerSourceMaps): Frame[] {
   const out: Frame[] = [];
+  let user = false;
   for (const cf of callFrames) {
+    // Past the frames kept, only the first user frame is still wanted (below a library's).
+    if (out.length >= FRAMES_KEPT && user) break;
     let file = cf.url || urls.get(cf.location.scriptId) || '';
     if (!file || file.startsWith('node:')) continue;
     if (file.startsWith('file://')) {
@@ -292,8 +304,13 @@ function toFrames(callFrames: CallFrame[], urls: Map<string, string>): Frame[] {
         file = fileURLToPath(file);
       } catch {}
     }
-    out.push({ fn: cf.functionName, file, line: cf.location.lineNumber + 1, column: cf.location.columnNumber + 1 });
-    if (out.length >= 20) break;
+    const line = cf.location.lineNumber + 1;
+    const column = cf.location.columnNumber + 1;
+    const mapped = maps.map(cf.location.scriptId, line, column);
+    const frame = withLibrary({ fn: cf.functionName, file: mapped?.file ?? file, line: mapped?.line ?? line, column: mapped?.column ?? column });
+    const mine = isUserFrame(frame);
+    if (out.length < FRAMES_KEPT || (mine && !user)) out.push(frame);
+    user ||= mine;
   }
   return out;
 }

@@ -13,7 +13,7 @@ import type { Access, Args, CommandSpec } from '../../src/commands.js';
 import { agentProof, clientProof, sameProof } from '../../src/auth-proof.js';
 import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
-import { formatDuration, formatSite } from '../../src/format.js';
+import { formatChain, formatDuration } from '../../src/format.js';
 import type { HealthResult, StatsResult } from '../../src/model.js';
 import type { StatusMessage, WorkerConfig, WorkerReport } from '../messages.js';
 import { AnswerCache } from './answer-cache.js';
@@ -85,11 +85,11 @@ function main(): void {
   const answers = new AnswerCache(config.limits.answerCacheMs);
 
   const blockedError = (ms: number) => {
-    const top = sentinel.currentStack()[0];
+    const top = formatChain(sentinel.currentStack(), 1);
     if (sentinel.pausedInDebugger()) {
-      return new AsyncmonError('BLOCKED', `the main thread is paused in a debugger (${formatDuration(ms)}${top ? ` at ${formatSite(top)}` : ''}); health and stack still answer`);
+      return new AsyncmonError('BLOCKED', `the main thread is paused in a debugger (${formatDuration(ms)}${top ? ` at ${top}` : ''}); health and stack still answer`);
     }
-    return new AsyncmonError('BLOCKED', `event loop blocked ${formatDuration(ms)}${top ? ` in ${formatSite(top)}` : ''}; health and stack still answer`);
+    return new AsyncmonError('BLOCKED', `event loop blocked ${formatDuration(ms)}${top ? ` in ${top}` : ''}; health and stack still answer`);
   };
 
   const health = (): HealthResult => {

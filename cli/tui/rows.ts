@@ -1,4 +1,4 @@
-import { formatDuration, formatSite } from '../../src/format.js';
+import { formatCallback, formatChain, formatDuration, formatSite } from '../../src/format.js';
 import type { TaskInfo } from '../../src/model.js';
 import type { State, Tab } from './model.js';
 
@@ -52,12 +52,12 @@ function baseRows(s: State, tab: Tab): Row[] {
       return s.tree ? treeRows(s.tasks) : s.tasks.map((t) => taskRow(t));
     case 'promises':
       return s.promiseGroups.map((g, i) => {
-        const site = g.site ? formatSite(g.site) : '(no stack: press K for stacks)';
+        const site = g.site ? formatSite(g.site) : g.note && !/track promises on$/.test(g.note) ? `(${g.note})` : '(no stack: press K for stacks)';
         return { id: `g${i}`, cells: [String(g.count), formatDuration(g.oldestMs), site], keys: [g.count, g.oldestMs, site] };
       });
     case 'resources': {
       const handles = s.handles.map((h) => {
-        const site = formatSite(h.callback);
+        const site = formatCallback(h);
         const kind = h.kind + (h.refed ? '' : ' (unref)');
         return { id: h.id, cells: [h.id, kind, h.detail || '-', site], keys: [h.asyncId, kind, h.detail, site] };
       });
@@ -77,7 +77,7 @@ function baseRows(s: State, tab: Tab): Row[] {
       });
     case 'blocked':
       return s.blocked.map((b, i) => {
-        const top = b.stack[0] ? formatSite(b.stack[0]) : '(outside JavaScript)';
+        const top = formatChain(b.stack, 1) || '(outside JavaScript)';
         const when = new Date(b.startedAt).toISOString().slice(11, 19);
         return { id: `b${i}`, cells: [when, formatDuration(b.durationMs) + (b.ongoing ? '+' : ''), top], keys: [b.startedAt, b.durationMs, top] };
       });

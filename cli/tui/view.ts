@@ -1,4 +1,4 @@
-import { formatDuration, formatFrame, formatSite } from '../../src/format.js';
+import { formatCallback, formatChain, formatDuration, formatFrame, formatSite } from '../../src/format.js';
 import { truncate, truncateStart } from '../../src/table.js';
 import { footerText, helpLines } from './keys.js';
 import { COLUMNS, rowsFor } from './rows.js';
@@ -64,10 +64,10 @@ export function headerLines(s: State, width: number, style: Style): string[] {
   const labelWidth = label.replace(/\{[^}]*\}/g, '').length;
   const lines = [truncate(line1, Math.max(0, width - labelWidth - 2)) + '  ' + label, truncate(left + sparkline(s.spark, sparkWidth) + right, width)];
   if (s.conn.status === 'live' && s.health?.status === 'blocked') {
-    const top = s.health.stack.slice(0, 2).map(formatSite).join(' < ') || 'outside JavaScript';
+    const top = formatChain(s.health.stack, 2) || 'outside JavaScript';
     lines.push(paint(style, 'red', esc(truncate(`event loop BLOCKED ${formatDuration(s.health.blockedMs)} in ${top}`, width))));
   } else if (s.conn.status === 'live' && s.health?.status === 'paused') {
-    const top = s.health.stack.slice(0, 2).map(formatSite).join(' < ');
+    const top = formatChain(s.health.stack, 2);
     lines.push(paint(style, 'yellow', esc(truncate(`paused in a debugger ${formatDuration(s.health.blockedMs)}${top ? ` at ${top}` : ''}`, width))));
   } else if (s.conn.status === 'reconnecting') {
     lines.push(paint(style, 'yellow', esc(truncate(`connection lost: ${s.conn.message}; retrying`, width))));
@@ -193,7 +193,8 @@ export function detailLines(s: State, id: string | null, width: number): string[
     if (h) {
       push(`${h.kind} ${h.id} (${h.type})${h.refed ? '' : ', unref\'d'}`);
       if (h.detail) push(h.detail);
-      push(`callback: ${formatSite(h.callback)}`);
+      push(`callback: ${formatCallback(h)}`);
+      if (h.callback?.lib) push(`  at ${formatSite(h.callback)}`);
       return out;
     }
     const r = s.resources.find((x) => x.id === id);

@@ -409,14 +409,15 @@ export interface App {
 }
 
 /**
- * Runs `test/fixtures/<script>` under `node --require dist/agent/register.js` with a known
- * token, ASYNCMON_PORT=0 and a fresh XDG_RUNTIME_DIR, and waits for its `READY {"port",…}`.
+ * Runs `test/fixtures/<script>` under `node [nodeArgs] --require dist/agent/register.js` with a
+ * known token, ASYNCMON_PORT=0 and a fresh XDG_RUNTIME_DIR, and waits for its `READY {"port",…}`.
+ * A `script` may also be an absolute path (a build of a fixture in a temporary directory).
  */
-export async function startApp(script: string, env: Record<string, string | undefined> = {}, timeoutMs = WAIT_MS): Promise<App> {
+export async function startApp(script: string, env: Record<string, string | undefined> = {}, timeoutMs = WAIT_MS, nodeArgs: string[] = []): Promise<App> {
   const token = makeToken();
   const runtime = makeRuntimeDir();
   const child = spawnNode(resolve(FIXTURES, script), {
-    nodeArgs: ['--require', REGISTER],
+    nodeArgs: [...nodeArgs, '--require', REGISTER],
     env: agentEnv({ ASYNCMON_PORT: '0', ASYNCMON_TOKEN: token, XDG_RUNTIME_DIR: runtime.dir, ...env }),
   });
   const stop = () => {
