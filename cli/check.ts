@@ -1,6 +1,7 @@
 import { AsyncmonError } from '../src/errors.js';
 import { formatDuration, formatSite, parseDuration } from '../src/format.js';
 import type { HealthResult } from '../src/model.js';
+import { blockedTaskText } from '../src/render.js';
 import type { AgentClient } from './client.js';
 import { EXIT } from './exit-codes.js';
 import { connectTo, fail, timeoutMs } from './run.js';
@@ -49,7 +50,7 @@ export function evaluate(h: HealthResult, limits: { lag?: number; blocked: numbe
     paused
       ? { name: 'blocked', ok: h.blockedMs <= limits.blocked, value: h.blockedMs, limit: limits.blocked, message: `paused in a debugger ${formatDuration(h.blockedMs)} (max ${formatDuration(limits.blocked)})${blockedTop ? ` at ${blockedTop}` : ''}` }
       : h.blockedMs > limits.blocked
-      ? { name: 'blocked', ok: false, value: h.blockedMs, limit: limits.blocked, message: `event loop blocked ${formatDuration(h.blockedMs)} (max ${formatDuration(limits.blocked)})${blockedTop ? ` in ${blockedTop}` : ' outside JavaScript'}` }
+      ? { name: 'blocked', ok: false, value: h.blockedMs, limit: limits.blocked, message: `event loop blocked ${formatDuration(h.blockedMs)} (max ${formatDuration(limits.blocked)})${blockedTop ? ` in ${blockedTop}` : ' outside JavaScript'}${blockedTaskText(h.task)}` }
       : { name: 'blocked', ok: true, value: h.blockedMs, limit: limits.blocked, message: h.blockedMs > 0 ? `event loop blocked ${formatDuration(h.blockedMs)}, within ${formatDuration(limits.blocked)}` : 'event loop not blocked' },
   );
   if (limits.lag !== undefined) {

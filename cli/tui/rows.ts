@@ -1,5 +1,6 @@
 import { formatDuration, formatSite } from '../../src/format.js';
 import type { TaskInfo } from '../../src/model.js';
+import { blockedTaskText } from '../../src/render.js';
 import type { State, Tab } from './model.js';
 
 /** A row of a tab's table: its id (for details and cancel), cells, and sort keys. */
@@ -77,7 +78,7 @@ function baseRows(s: State, tab: Tab): Row[] {
       });
     case 'blocked':
       return s.blocked.map((b, i) => {
-        const top = b.stack[0] ? formatSite(b.stack[0]) : '(outside JavaScript)';
+        const top = (b.stack[0] ? formatSite(b.stack[0]) : '(outside JavaScript)') + blockedTaskText(b.task);
         const when = new Date(b.startedAt).toISOString().slice(11, 19);
         return { id: `b${i}`, cells: [when, formatDuration(b.durationMs) + (b.ongoing ? '+' : ''), top], keys: [b.startedAt, b.durationMs, top] };
       });
