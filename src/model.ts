@@ -39,6 +39,11 @@ export interface TaskInfo {
   site: Site | null;
   /** For HTTP tasks, the origin of an outgoing request. */
   detail?: string;
+  /**
+   * Where an outgoing HTTP request is: `connecting`, `sending the request`, `request sent,
+   * waiting for response headers`, `receiving body (N bytes so far)`.
+   */
+  phase?: string;
   traceId?: string;
   spanId?: string;
   /** What the task is parked on, when known (promises level). */

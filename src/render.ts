@@ -49,7 +49,7 @@ export function renderTasks(page: Page<TaskInfo>, width = 80): string {
         { header: 'NAME', cell: (t) => truncate(t.state === 'cancelling' ? `${t.name} (cancelling)` : t.name, NAME_WIDTH) },
         {
           header: hasWaits ? 'WAITS ON' : 'CREATED AT',
-          cell: (t) => (hasWaits ? formatSite(t.waitsOn) : t.site ? formatSite(t.site) : (t.detail ?? '-')),
+          cell: (t) => (hasWaits ? formatSite(t.waitsOn) : t.site ? formatSite(t.site) : (t.detail ?? '-')) + (t.phase ? ` · ${t.phase}` : ''),
           flex: true,
         },
       ],

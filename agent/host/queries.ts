@@ -6,6 +6,7 @@ import { formatSite } from '../../src/format.js';
 import type { CancelResult, HandleInfo, Page, Snapshot, TaskInfo, TreeNode, WhereInfo } from '../../src/model.js';
 import type { Agent } from './agent.js';
 import type { LiveHandle } from './census.js';
+import { clientPhase } from './http-tasks.js';
 import { stackFrames, stackSite } from './stack-capture.js';
 import type { RawStack } from './stack-capture.js';
 import type { TaskRecord } from './task-registry.js';
@@ -34,6 +35,10 @@ function taskInfo(rec: TaskRecord, now: number, children: Map<number, number>, w
     children: children.get(rec.id) ?? 0,
   };
   if (rec.detail) info.detail = rec.detail;
+  if (rec.kind === 'http-client') {
+    const phase = clientPhase(rec.target);
+    if (phase) info.phase = phase;
+  }
   if (rec.traceId) info.traceId = rec.traceId;
   if (rec.spanId) info.spanId = rec.spanId;
   if (waits) info.waitsOn = stackSite(waits.get(rec.id));

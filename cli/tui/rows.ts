@@ -25,7 +25,7 @@ export const COLUMNS: Record<Tab, ColumnDef[]> = {
 };
 
 function taskRow(t: TaskInfo, depth = 0): Row {
-  const where = t.waitsOn ? formatSite(t.waitsOn) : t.site ? formatSite(t.site) : (t.detail ?? '-');
+  const where = (t.waitsOn ? formatSite(t.waitsOn) : t.site ? formatSite(t.site) : (t.detail ?? '-')) + (t.phase ? ` · ${t.phase}` : '');
   const name = `${'  '.repeat(depth)}${depth > 0 ? '└ ' : ''}${t.name}${t.state === 'cancelling' ? ' (cancelling)' : ''}`;
   return { id: String(t.id), cells: [String(t.id), t.kind, formatDuration(t.ageMs), name, where], keys: [t.id, t.kind, t.ageMs, t.name, where] };
 }

@@ -54,6 +54,7 @@ export function task(x: Obj): TaskInfo | null {
   };
   if ('waitsOn' in x) t.waitsOn = site(x.waitsOn);
   if (typeof x.detail === 'string') t.detail = x.detail;
+  if (typeof x.phase === 'string') t.phase = x.phase;
   if (typeof x.traceId === 'string') t.traceId = x.traceId;
   if (typeof x.spanId === 'string') t.spanId = x.spanId;
   return t;
