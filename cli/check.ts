@@ -1,6 +1,7 @@
 import { AsyncmonError } from '../src/errors.js';
 import { formatChain, formatDuration, formatSite, parseDuration } from '../src/format.js';
-import type { HealthResult } from '../src/model.js';
+import type { HealthResult, Page, TaskInfo } from '../src/model.js';
+import { blockedTaskText } from '../src/render.js';
 import type { AgentClient } from './client.js';
 import { EXIT } from './exit-codes.js';
 import { connectTo, fail, timeoutMs } from './run.js';
@@ -21,7 +22,17 @@ export interface CheckResult {
   value: number | null;
   limit: number;
   message: string;
+  /** How many culprits (tasks over the age), when a check can have several. */
+  count?: number;
+  /** The culprits listed under the message: every one up to a screenful, else the oldest few. */
+  tasks?: TaskInfo[];
+  /** One line per listed culprit, printed under the message. */
+  details?: string[];
 }
+
+/** Up to this many tasks over the age are all listed; beyond it, a count and the oldest few. */
+export const TASKS_LISTED = 10;
+const TASKS_SUMMARISED = 5;
 
 function number(text: string | undefined, flag: string, max = Infinity): number | undefined {
   if (text === undefined) return undefined;
@@ -39,8 +50,38 @@ function duration(text: string | undefined, flag: string): number | undefined {
   }
 }
 
-/** Evaluates the thresholds against what `health` reported. Pure, so it is easy to test. */
-export function evaluate(h: HealthResult, limits: { lag?: number; blocked: number; taskAge?: number; pending?: number; elu?: number }): CheckResult[] {
+function taskLine(t: TaskInfo, max: string): string {
+  const waits = t.waitsOn ? `, waits on ${formatSite(t.waitsOn)}` : t.site ? `, created at ${formatSite(t.site)}` : '';
+  return `task ${t.id} ${t.name} is ${formatDuration(t.ageMs)} old${max}${waits}`;
+}
+
+/**
+ * The task-age check: one check however many tasks fail it. `old` is what `ps --older` found
+ * (every task over the age, oldest first, with their count); without it (the loop is blocked)
+ * the oldest tasks `health` carries.
+ */
+function taskAge(h: HealthResult, limit: number, old: Page<TaskInfo> | null): CheckResult {
+  const max = formatDuration(limit);
+  const known = old ? old.items : h.oldestTasks.filter((t) => t.ageMs > limit);
+  // From health alone (the oldest few): when all of them are over, more may be.
+  const atLeast = !old && known.length === h.oldestTasks.length && (h.tasks ?? 0) > known.length;
+  const count = old ? old.total : known.length;
+  if (count === 0) return { name: 'task-age', ok: true, value: h.oldestTasks[0]?.ageMs ?? 0, limit, message: `no task older than ${max}` };
+  const value = known[0]?.ageMs ?? limit;
+  if (count === 1 && known.length === 1) {
+    return { name: 'task-age', ok: false, value, limit, message: taskLine(known[0], ` (max ${max})`), count, tasks: known };
+  }
+  const listed = count > TASKS_LISTED ? known.slice(0, TASKS_SUMMARISED) : known.slice(0, TASKS_LISTED);
+  const message = `${atLeast ? 'at least ' : ''}${count} tasks over ${max}${listed.length < count ? `; the ${listed.length} oldest:` : ':'}`;
+  return { name: 'task-age', ok: false, value, limit, message, count, tasks: listed, details: listed.map((t) => taskLine(t, '')) };
+}
+
+/** Evaluates the thresholds against what `health` (and `ps --older`) reported. Pure, so it is easy to test. */
+export function evaluate(
+  h: HealthResult,
+  limits: { lag?: number; blocked: number; taskAge?: number; pending?: number; elu?: number },
+  old: Page<TaskInfo> | null = null,
+): CheckResult[] {
   const out: CheckResult[] = [];
   const blockedTop = formatChain(h.stack, 3);
   // Stopped by a developer's debugger is not the app's fault, but the loop does not run either.
@@ -49,7 +90,7 @@ export function evaluate(h: HealthResult, limits: { lag?: number; blocked: numbe
     paused
       ? { name: 'blocked', ok: h.blockedMs <= limits.blocked, value: h.blockedMs, limit: limits.blocked, message: `paused in a debugger ${formatDuration(h.blockedMs)} (max ${formatDuration(limits.blocked)})${blockedTop ? ` at ${blockedTop}` : ''}` }
       : h.blockedMs > limits.blocked
-      ? { name: 'blocked', ok: false, value: h.blockedMs, limit: limits.blocked, message: `event loop blocked ${formatDuration(h.blockedMs)} (max ${formatDuration(limits.blocked)})${blockedTop ? ` in ${blockedTop}` : ' outside JavaScript'}` }
+      ? { name: 'blocked', ok: false, value: h.blockedMs, limit: limits.blocked, message: `event loop blocked ${formatDuration(h.blockedMs)} (max ${formatDuration(limits.blocked)})${blockedTop ? ` in ${blockedTop}` : ' outside JavaScript'}${blockedTaskText(h.task)}` }
       : { name: 'blocked', ok: true, value: h.blockedMs, limit: limits.blocked, message: h.blockedMs > 0 ? `event loop blocked ${formatDuration(h.blockedMs)}, within ${formatDuration(limits.blocked)}` : 'event loop not blocked' },
   );
   if (limits.lag !== undefined) {
@@ -70,14 +111,7 @@ export function evaluate(h: HealthResult, limits: { lag?: number; blocked: numbe
         : { name: 'pending', ok: n <= limits.pending, value: n, limit: limits.pending, message: `${n} pending promises (max ${limits.pending})` },
     );
   }
-  if (limits.taskAge !== undefined) {
-    const old = h.oldestTasks.filter((t) => t.ageMs > limits.taskAge!);
-    if (old.length === 0) out.push({ name: 'task-age', ok: true, value: h.oldestTasks[0]?.ageMs ?? 0, limit: limits.taskAge, message: `no task older than ${formatDuration(limits.taskAge)}` });
-    for (const t of old) {
-      const waits = t.waitsOn ? `, waits on ${formatSite(t.waitsOn)}` : t.site ? `, created at ${formatSite(t.site)}` : '';
-      out.push({ name: 'task-age', ok: false, value: t.ageMs, limit: limits.taskAge, message: `task ${t.id} ${t.name} is ${formatDuration(t.ageMs)} old (max ${formatDuration(limits.taskAge)})${waits}` });
-    }
-  }
+  if (limits.taskAge !== undefined) out.push(taskAge(h, limits.taskAge, old));
   return out;
 }
 
@@ -93,13 +127,23 @@ export async function check(opts: CheckOptions): Promise<void> {
       elu: number(opts.maxElu, '--max-elu', 1),
     };
     ({ client } = await connectTo(opts, 2000));
+    // One --timeout for both calls.
+    const deadline = Date.now() + timeoutMs(opts, 2000);
     const health = (await client.call('health', {}, timeoutMs(opts, 2000))) as HealthResult;
-    const results = evaluate(health, limits);
+    // Every task over the age, from the main thread; while it is blocked, health's oldest few.
+    let old: Page<TaskInfo> | null = null;
+    if (limits.taskAge !== undefined && health.status === 'ok') {
+      old = (await client.call('ps', { older: Math.floor(limits.taskAge), limit: TASKS_LISTED }, Math.max(100, deadline - Date.now())).catch(() => null)) as Page<TaskInfo> | null;
+    }
+    const results = evaluate(health, limits, old);
     const failed = results.filter((r) => !r.ok);
     if (opts.json) {
       process.stdout.write(JSON.stringify({ ok: failed.length === 0, pid: health.pid, checks: results }, null, 2) + '\n');
     } else {
-      for (const r of failed) process.stdout.write(`✗ ${r.message}\n`);
+      for (const r of failed) {
+        process.stdout.write(`✗ ${r.message}\n`);
+        for (const line of r.details ?? []) process.stdout.write(`    ${line}\n`);
+      }
       process.stdout.write(
         failed.length === 0
           ? `✓ pid ${health.pid}: all ${results.length} checks passed\n`

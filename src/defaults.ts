@@ -43,6 +43,11 @@ export const DEFAULTS = {
    * clients so far (wrapping).
    */
   shared: { heartbeat: 0, inspectorOpen: 1, workMicros: 2, slots: 3 },
+  /**
+   * The property of the global object where the main thread keeps the function that names the
+   * running task; the sentinel calls it while it has the thread paused (a blocked loop).
+   */
+  blockedTaskKey: '__asyncmonBlockedTask',
   /** How long the sentinel reuses its last capture of the main thread's stack. */
   captureCacheMs: 500,
   limits: {

@@ -45,6 +45,11 @@ export interface TaskInfo {
   site: Site | null;
   /** For HTTP tasks, the origin of an outgoing request. */
   detail?: string;
+  /**
+   * Where an outgoing HTTP request is: `connecting`, `sending the request`, `request sent,
+   * waiting for response headers`, `receiving body (N bytes so far)`.
+   */
+  phase?: string;
   traceId?: string;
   spanId?: string;
   /** What the task is parked on, when known (promises level). */
@@ -229,6 +234,16 @@ export interface PromisesResult {
   evicted: number;
 }
 
+/**
+ * The task whose code held the main thread when its loop blocked (the request whose handler
+ * blocked), as the sentinel read it while it had the thread paused.
+ */
+export interface BlockedTask {
+  id: number;
+  name: string;
+  kind: TaskKind;
+}
+
 /** A time the main thread's loop was blocked, with what it was running. */
 export interface BlockedEpisode {
   startedAt: number;
@@ -236,6 +251,8 @@ export interface BlockedEpisode {
   /** Still blocked when reported. */
   ongoing: boolean;
   stack: Frame[];
+  /** The task that was running, when the blocking code runs in one. */
+  task?: BlockedTask | null;
   /** It was another debugger session that stopped the thread, not the app's own code. */
   inDebugger?: boolean;
 }
@@ -247,6 +264,8 @@ export interface StackResult {
   pausedInDebugger?: boolean;
   blockedMs: number;
   frames: Frame[];
+  /** The task that was running, when the blocking code runs in one. */
+  task?: BlockedTask | null;
   message: string;
 }
 
@@ -272,6 +291,8 @@ export interface HealthResult {
   blockedMs: number;
   /** The blocking stack when blocked; where the debugger stopped it when paused. */
   stack: Frame[];
+  /** While blocked: the task that was running, when the blocking code runs in one. */
+  task?: BlockedTask | null;
   /** The latest loop figures (as of the last heartbeat when blocked). */
   loop: LoopStats | null;
   tracker: TrackerStatus | null;

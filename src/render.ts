@@ -2,6 +2,7 @@ import { cleanText, cleanValue } from './clean-text.js';
 import { formatBytes, formatCallback, formatChain, formatDuration, formatFrame, formatSite } from './format.js';
 import type {
   BlockedEpisode,
+  BlockedTask,
   CancelResult,
   Frame,
   HandleInfo,
@@ -48,7 +49,7 @@ export function renderTasks(page: Page<TaskInfo>, width = 80): string {
         { header: 'NAME', cell: (t) => truncate(t.state === 'cancelling' ? `${t.name} (cancelling)` : t.name, NAME_WIDTH) },
         {
           header: hasWaits ? 'WAITS ON' : 'CREATED AT',
-          cell: (t) => (hasWaits ? formatSite(t.waitsOn) : t.site ? formatSite(t.site) : (t.detail ?? '-')),
+          cell: (t) => (hasWaits ? formatSite(t.waitsOn) : t.site ? formatSite(t.site) : (t.detail ?? '-')) + (t.phase ? ` · ${t.phase}` : ''),
           flex: true,
         },
       ],
@@ -140,10 +141,19 @@ export function renderStack(s: StackResult): string {
   return s.frames.length > 0 ? `${s.message}\n${frames(s.frames)}` : s.message;
 }
 
+/**
+ * ` while handling GET /slow (task 12)`: the task a blocked loop was running, to follow the
+ * blocking frames in every front end (empty when none is known).
+ */
+export function blockedTaskText(task: BlockedTask | null | undefined): string {
+  if (!task) return '';
+  return ` while ${task.kind === 'http-server' ? 'handling' : 'running'} ${task.name} (task ${task.id})`;
+}
+
 function blockedLine(b: BlockedEpisode): string {
   const top = formatChain(b.stack, 1);
   const at = top ? ` in ${top}` : '';
-  return `${new Date(b.startedAt).toISOString()}  ${formatDuration(b.durationMs)}${b.ongoing ? ' (ongoing)' : ''}${b.inDebugger ? ' paused in a debugger' : ''}${at}`;
+  return `${new Date(b.startedAt).toISOString()}  ${formatDuration(b.durationMs)}${b.ongoing ? ' (ongoing)' : ''}${b.inDebugger ? ' paused in a debugger' : ''}${at}${blockedTaskText(b.task)}`;
 }
 
 export function renderStats(s: StatsResult): string {
@@ -205,7 +215,7 @@ export function renderHealth(h: HealthResult): string {
   }
   if (h.status === 'blocked') {
     const top = formatChain(h.stack, 3);
-    return `✗ event loop blocked ${formatDuration(h.blockedMs)}${top ? ` in ${top}` : ''}`;
+    return `✗ event loop blocked ${formatDuration(h.blockedMs)}${top ? ` in ${top}` : ''}${blockedTaskText(h.task)}`;
   }
   const d = h.loop?.delayMs;
   return `✓ ok  pid ${h.pid}  up ${formatDuration(h.uptimeMs)}${d ? `  loop p99 ${d.p99}ms` : ''}${h.tasks !== null ? `  tasks ${h.tasks}` : ''}`;

@@ -257,7 +257,7 @@ describe('cancel a socket, a server, a child process', () => {
     cleanups.push(() => child.kill('SIGKILL'));
     const exited = eventWithin(child, 'exit');
     await eventWithin(child, 'spawn');
-    const h = findHandle((x) => x.kind === 'child-process' && x.detail === `pid ${child.pid} sleep`);
+    const h = findHandle((x) => x.kind === 'child-process' && x.detail === `pid ${child.pid} sleep 30`);
     expect(h).toBeDefined();
     const result = cancel(h!.id);
     expect(result).toMatchObject({ kind: 'child-process', action: 'killed' });
@@ -439,7 +439,7 @@ describe('handles()', () => {
     expect(sock).toMatchObject({ kind: 'socket', type: 'Socket', callback: null });
     expect(sock!.id).toBe(`r${sock!.asyncId}`);
     expect(sock!.asyncId).toBeGreaterThan(0);
-    expect(list.find((h) => h.detail === `pid ${child.pid} sleep`)).toMatchObject({ kind: 'child-process', type: 'ChildProcess' });
+    expect(list.find((h) => h.detail === `pid ${child.pid} sleep 30`)).toMatchObject({ kind: 'child-process', type: 'ChildProcess' });
   });
 
   it('bounds the list by limit and counts every handle in total', () => {

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { Cleanups, cliIn, json, runCli, show, waitForHealth } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
 import { markedLine } from './helpers/wire.js';
+import { evaluate } from '../cli/check.js';
+import type { HealthResult, TaskInfo } from '../src/model.js';
 
 const APP = 'cli-app.cjs';
 const BLOCK = 'cli-block.cjs';
@@ -85,20 +87,42 @@ describe('a healthy app', () => {
 });
 
 describe('failing checks name the culprit', () => {
-  it('--max-task-age 1s: exit 1 and a line with the task’s name, its age and the await it waits on', async () => {
+  it('--max-task-age 1s: exit 1, one check, and every task over the age listed with its age and the await it waits on', async () => {
     const { cli, app } = await setup();
-    await waitForHealth(app, (h) => h.oldestTasks.some((t) => t.name === 'cli-waiter' && t.ageMs > 1000), 'cli-waiter older than 1s');
+    // Six tasks: four task()s, then the outgoing GET /hang and the request it makes. The last,
+    // the HTTP request the README's example is about, is the sixth oldest.
+    await waitForHealth(app, (h) => h.tasks === 6 && h.oldestTasks.some((t) => t.name === 'cli-waiter' && t.ageMs > 1500), 'cli-waiter older than 1.5s');
     const r = await cli('check', '--max-task-age', '1s');
     expect(r.code, show(r)).toBe(1);
-    const line = failures(r).find((l) => l.includes('cli-waiter'));
-    expect(line, show(r)).toBeDefined();
+    const lines = r.stdout.split('\n');
+    expect(lines[0], show(r)).toBe('✗ 6 tasks over 1.0s:');
+    const listed = lines.filter((l) => l.startsWith('    task '));
+    expect(listed, show(r)).toHaveLength(6);
     const site = `test/fixtures/cli-app\\.cjs:${markedLine(APP, 'waiter-await')}:\\d+`;
-    expect(line).toMatch(new RegExp(`^✗ task \\d+ cli-waiter is \\d+(\\.\\d)?s old \\(max 1\\.0s\\), waits on (\\S+ \\()?${site}\\)?$`));
-    expect(r.stdout).toMatch(new RegExp(`^✗ pid ${app.pid}: \\d+ of \\d+ checks failed$`, 'm'));
+    expect(listed[0]).toMatch(new RegExp(`^ {4}task \\d+ cli-waiter is \\d+(\\.\\d)?s old, waits on (\\S+ \\()?${site}\\)?$`));
+    expect(listed.filter((l) => / GET \/hang is /.test(l)), show(r)).toHaveLength(2);
+    // The count is about checks (blocked and task-age), not rows.
+    expect(r.stdout).toMatch(new RegExp(`^✗ pid ${app.pid}: 1 of 2 checks failed$`, 'm'));
 
     const data = json(await cli('check', '--max-task-age', '1s', '--json'));
     expect(data.ok).toBe(false);
-    expect(data.checks).toContainEqual(expect.objectContaining({ name: 'task-age', ok: false, limit: 1000, message: expect.stringContaining('cli-waiter') }));
+    const check = data.checks.find((c: { name: string }) => c.name === 'task-age');
+    expect(data.checks.filter((c: { name: string }) => c.name === 'task-age')).toHaveLength(1);
+    expect(check).toMatchObject({ ok: false, limit: 1000, count: 6, message: '6 tasks over 1.0s:' });
+    expect(check.tasks.map((t: { name: string }) => t.name)).toEqual(['cli-waiter', 'cli-parent', 'cli-child', 'cli-cancel-me', 'GET /hang', 'GET /hang']);
+    expect(check.tasks.map((t: { kind: string }) => t.kind).slice(4).sort()).toEqual(['http-client', 'http-server']);
+  });
+
+  it('--max-task-age beyond a screenful: a count, then the 5 oldest', async () => {
+    const { cli, app } = await setup(APP, { ...PROMISES, CLI_APP_EXTRA: '12' });
+    await waitForHealth(app, (h) => h.tasks === 18 && (h.oldestTasks[0]?.ageMs ?? 0) > 1500, '18 tasks, the oldest over 1.5s');
+    const r = await cli('check', '--max-task-age', '1s');
+    expect(r.code, show(r)).toBe(1);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    expect(lines[0], show(r)).toBe('✗ 18 tasks over 1.0s; the 5 oldest:');
+    expect(lines.slice(1, 6).map((l) => /^ {4}task \d+ (.+?) is /.exec(l)?.[1]), show(r)).toEqual(['cli-waiter', 'cli-parent', 'cli-child', 'cli-cancel-me', 'GET /hang']);
+    expect(lines[6]).toBe(`✗ pid ${app.pid}: 1 of 2 checks failed`);
+    expect(lines).toHaveLength(7);
   });
 
   it('--max-pending 1 at promises level with pending promises: exit 1', async () => {
@@ -137,6 +161,31 @@ describe('failing checks name the culprit', () => {
     const r = await cli('check', '--max-elu', '0');
     expect(r.code, show(r)).toBe(1);
     expect(failures(r)).toContainEqual(expect.stringMatching(/^✗ event-loop utilization 0?\.\d+ \(max 0\)$/));
+  });
+});
+
+describe('evaluate (pure)', () => {
+  const task = (id: number, name: string, ageMs: number): TaskInfo => ({ id, name, kind: 'http-server', state: 'running', ageMs, parentId: null, site: null, waitsOn: { fn: 'handleUser', file: 'demo/app.js', line: 14, column: 22 }, children: 0 });
+  const health = (over: Partial<HealthResult> = {}): HealthResult => ({ status: 'ok', pid: 4242, node: 'v20', uptimeMs: 1, blockedMs: 0, stack: [], loop: null, tracker: null, tasks: 1, pendingPromises: null, oldestTasks: [], ...over });
+
+  it('one task over the age: the one line the README shows', () => {
+    const old = { total: 1, items: [task(6, 'GET /users/42', 125_000)] };
+    const [, age] = evaluate(health(), { blocked: 1000, taskAge: 30_000 }, old);
+    expect(age).toMatchObject({ ok: false, count: 1, message: '✗ task 6 GET /users/42 is 2m05s old (max 30.0s), waits on handleUser (demo/app.js:14:22)'.slice(2) });
+    expect(age.details).toBeUndefined();
+  });
+
+  it('without ps (the loop blocked), health’s oldest five: "at least" when all of them are over', () => {
+    const oldestTasks = [1, 2, 3, 4, 5].map((i) => task(i, `t${i}`, 60_000));
+    const [, age] = evaluate(health({ tasks: 9, oldestTasks }), { blocked: 1000, taskAge: 30_000 });
+    expect(age.message).toBe('at least 5 tasks over 30.0s:');
+    expect(age.details).toHaveLength(5);
+  });
+
+  it('the blocked line names the task that was running', () => {
+    const stack = [{ fn: 'spin', file: 'app.js', line: 26, column: 3 }];
+    const [blocked] = evaluate(health({ status: 'blocked', blockedMs: 1600, stack, task: { id: 12, name: 'GET /slow', kind: 'http-server' } }), { blocked: 1000 });
+    expect(blocked.message).toMatch(/^event loop blocked 1\.6s \(max 1\.0s\) in spin \(app\.js:26(:3)?\) while handling GET \/slow \(task 12\)$/);
   });
 });
 

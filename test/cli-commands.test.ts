@@ -151,7 +151,28 @@ describe('cancel and history', () => {
   });
 });
 
+describe('ps: the phase of an outgoing request', () => {
+  it('the fixture’s own GET /hang says it is waiting for the response headers, as text and --json', async () => {
+    const { cli } = await setup({});
+    const data = json(ok(await cli('ps', '--json')));
+    const client = data.items.find((i: { kind: string }) => i.kind === 'http-client');
+    expect(client, JSON.stringify(data.items)).toMatchObject({ name: 'GET /hang', phase: 'request sent, waiting for response headers' });
+    const text = ok(await cli('ps'));
+    expect(text.stdout, show(text)).toMatch(/\bhttp-client\b.*GET \/hang\s+http:\/\/127\.0\.0\.1:\d+ · request sent, waiting for response headers$/m);
+  });
+});
+
 describe('handles', () => {
+  it('shows a child process with its command and arguments', async () => {
+    const { cli } = await setup({ ...PROMISES, CLI_APP_CHILD: '1' });
+    const data = json(ok(await cli('handles', '--json')));
+    const child = data.items.find((h: { kind: string }) => h.kind === 'child-process');
+    const command = `-e 'process.stdin.resume().on("end", () => process.exit())' cli-app-child`;
+    expect(child, JSON.stringify(data.items)).toMatchObject({ type: 'ChildProcess', detail: `pid ${child.detail.split(' ')[1]} ${process.execPath} ${command}` });
+    const text = ok(await cli('handles'));
+    expect(text.stdout, show(text)).toMatch(/child-process\s+pid \d+ \S+ -e 'process\.stdin\.resume\(\)\.on\("end", \(\) => process\.exit\(\)\)' cli-app-child/);
+  });
+
   it("shows the fixture's interval with its callback's file:line, as text and as --json", async () => {
     const { cli } = await setup();
     const line = markedLine(APP, 'interval');

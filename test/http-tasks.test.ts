@@ -219,6 +219,84 @@ describe('outgoing fetch()', () => {
   });
 });
 
+/**
+ * Issue 13, part 5: an outgoing request says where it is. Each server below stops at one point
+ * of the exchange (never accepts the body, never answers, sends part of the body), and the
+ * listed task must say so, for http.request and fetch.
+ */
+describe('the phase of an outgoing request', () => {
+  /** Holds every request open: reads it, then never answers (or answers in part). */
+  async function stuck(answer: (res: http.ServerResponse) => void = () => {}) {
+    const got = gate();
+    const { origin } = await serve((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        answer(res);
+        got.open();
+      });
+    });
+    return { origin, got: got.promise };
+  }
+
+  /** Writes the headers and the first 1000 of 5000 bytes, then waits. */
+  const partBody = (res: http.ServerResponse) => {
+    res.writeHead(200, { 'content-length': '5000' });
+    res.write('x'.repeat(1000));
+  };
+
+  async function phaseOf(name: string, pattern: RegExp): Promise<TaskInfo> {
+    return found(() => liveTasks().find((t) => t.name === name && t.kind === 'http-client' && pattern.test(t.phase ?? '')), `${name} ${pattern} (tasks: ${JSON.stringify(liveTasks().map((t) => [t.name, t.phase]))})`);
+  }
+
+  it('http.request: connecting while the name is being looked up', async () => {
+    const req = http.request({ host: 'never.invalid', path: '/dns', agent: false, lookup: () => {} });
+    req.on('error', () => {});
+    cleanups.push(() => req.destroy());
+    req.end();
+    expect((await phaseOf('GET /dns', /./)).phase).toBe('connecting');
+  });
+
+  it('http.request: sending the request (a body the server does not read), then waiting for the response headers', async () => {
+    // Node publishes an http.request when it is ended: a body too large for the socket's buffers
+    // is then still being sent.
+    const { origin: deaf } = await serve(() => {});
+    const big = http.request(`${deaf}/upload`, { method: 'POST', agent: false });
+    big.on('error', () => {});
+    cleanups.push(() => big.destroy());
+    big.end(Buffer.alloc(16 * 1024 * 1024));
+    await phaseOf('POST /upload', /^sending the request$/);
+
+    const { origin, got } = await stuck();
+    const small = http.request(`${origin}/form`, { method: 'POST', agent: false });
+    small.on('error', () => {});
+    cleanups.push(() => small.destroy());
+    small.end('a=1');
+    await got;
+    await phaseOf('POST /form', /^request sent, waiting for response headers$/);
+  });
+
+  it('http.request: receiving the body, with the bytes so far', async () => {
+    const { origin } = await stuck(partBody);
+    const req = http.get(`${origin}/big`, { agent: false }, (res) => res.resume());
+    req.on('error', () => {});
+    cleanups.push(() => req.destroy());
+    expect((await phaseOf('GET /big', /^receiving/)).phase).toBe('receiving body (1000 bytes so far)');
+  });
+
+  it('fetch: waiting for the response headers, then receiving the body', async () => {
+    const quiet = await stuck();
+    const ac = new AbortController();
+    cleanups.push(() => ac.abort());
+    fetch(`${quiet.origin}/slow-headers`, { signal: ac.signal }).catch(() => {});
+    await quiet.got;
+    await phaseOf('GET /slow-headers', /^request sent, waiting for response headers$/);
+
+    const partial = await stuck(partBody);
+    fetch(`${partial.origin}/slow-body`, { signal: ac.signal }).then((r) => r.arrayBuffer()).catch(() => {});
+    expect((await phaseOf('GET /slow-body', /^receiving/)).phase).toBe('receiving body (1000 bytes so far)');
+  });
+});
+
 describe('history of HTTP requests by default', () => {
   it('keeps failed requests but not quick successful ones (they are most of the traffic)', async () => {
     const agent = getAgent();

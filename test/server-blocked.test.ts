@@ -7,6 +7,7 @@
  * stack.
  */
 import { existsSync } from 'node:fs';
+import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REGISTER, waitUntil } from './helpers/child.js';
 import { WAIT_MS, markedLine, openJson, openText, startApp } from './helpers/wire.js';
@@ -266,5 +267,72 @@ describe('while the main thread waits in native code for 4 s', () => {
     expect(late).toBe(false);
     expect(ms).toBeLessThan(ANSWER_MS);
     expect(value.error?.code).toBe('BLOCKED');
+  });
+});
+
+/**
+ * Issue 13, part 5: the episode names the task whose code blocked the loop. The main thread
+ * cannot answer while it spins, so the sentinel asks while its pause holds the thread. A
+ * request whose handler spins (found at the default level on every Node version), and a
+ * `task()` that spins after an await (AsyncLocalStorage carries it across the await).
+ */
+describe('a block inside a task names the task', () => {
+  let web: App;
+  let httpPort: number;
+
+  beforeAll(async () => {
+    web = await startApp(SCRIPT, { SPIN_MS: '1500', HTTP: '1' });
+    httpPort = (JSON.parse(/^READY (.*)$/m.exec(web.child.stdout())![1]) as { httpPort: number }).httpPort;
+  });
+
+  afterAll(() => web?.stop());
+
+  /** Starts `path` on the fixture's server and returns the first health that says blocked, and the text one. */
+  async function blockedBy(path: string, nth: number): Promise<{ health: WireMessage['result']; text: string; stats: string; episode: WireMessage['result'] }> {
+    const json = await openJson(web.port, web.token);
+    const text = await openText(web.port, web.token);
+    try {
+      const ended = () => (web.child.stdout().match(/^SPIN-END/gm) ?? []).length >= nth;
+      get(`http://127.0.0.1:${httpPort}${path}`, (res) => res.resume()).on('error', () => {});
+      const health = await waitUntil(
+        async () => {
+          if (ended()) throw new Error(`never reported blocked in a task: ${web.child.stdout()}`);
+          const h = await json.request('health');
+          return h.ok && h.result.status === 'blocked' && h.result.stack.length > 0 ? h.result : undefined;
+        },
+        WAIT_MS,
+        'health to say blocked',
+      );
+      const healthText = await text.command('health');
+      expect(ended(), 'the block ended before the answers came').toBe(false);
+      await waitUntil(async () => ended(), WAIT_MS, 'the block to end');
+      const stats = await waitUntil(
+        async () => {
+          const res = await json.request('stats');
+          return res.ok && res.result.blocked.length >= nth && !res.result.blocked[0].ongoing ? res.result : undefined;
+        },
+        WAIT_MS,
+        'stats after the block',
+      );
+      return { health, text: healthText, stats: await text.command('stats'), episode: stats.blocked[0] };
+    } finally {
+      json.close();
+      text.close();
+    }
+  }
+
+  it('a request whose handler spins: health, text health and stats say "while handling GET /slow (task N)"', async () => {
+    const { health, text, stats, episode } = await blockedBy('/slow', 1);
+    expect(health.task).toEqual({ id: expect.any(Number), name: 'GET /slow', kind: 'http-server' });
+    const id = health.task.id as number;
+    expect(text).toMatch(new RegExp(`^✗ event loop blocked \\S+ in spinForever .* while handling GET /slow \\(task ${id}\\)$`));
+    expect(episode.task).toEqual({ id, name: 'GET /slow', kind: 'http-server' });
+    expect(stats).toMatch(new RegExp(`^ {2}\\S+Z {2}\\d+\\.\\ds in spinForever \\(test/fixtures/server-blocked\\.cjs:\\d+:\\d+\\) while handling GET /slow \\(task ${id}\\)$`, 'm'));
+  });
+
+  it('a task() that spins after an await: "while running nightly-report (task N)"', async () => {
+    const { health, episode } = await blockedBy('/report', 2);
+    expect(health.task).toEqual({ id: expect.any(Number), name: 'nightly-report', kind: 'task' });
+    expect(episode.task).toEqual(health.task);
   });
 });

@@ -217,6 +217,14 @@ describe('header, footer, tabs, details and help', () => {
     expect(text(initialState('d.json', 'file'))).toContain('dump (read-only)');
   });
 
+  it('a blocked loop names the task it was running, in the header and the Blocked tab', () => {
+    const task = { id: 12, name: 'GET /slow', kind: 'http-server' };
+    const stack = [site('spin', '/srv/app.js', 26)];
+    const s = applyChanges(full(), { health: { status: 'blocked', blockedMs: 1600, stack, task }, blocked: [{ startedAt: 0, durationMs: 1600, ongoing: true, stack, task }] });
+    expect(headerLines(s, 200, { color: false }).join('\n')).toMatch(/event loop BLOCKED 1\.6s in spin \(\/srv\/app\.js:26(:\d+)?\) while handling GET \/slow \(task 12\)/);
+    expect(rowsFor(s, 'blocked')[0].cells[2]).toMatch(/ while handling GET \/slow \(task 12\)$/);
+  });
+
   it('header lines 2 and 3 fit the width', () => {
     const blocked = applyChanges(full(), { health: { status: 'blocked', blockedMs: 3000, stack: [site('blockTheLoop', DEEP, 17)] } });
     for (const s of [full(), blocked, reduce(full(), { type: 'disconnected', message: LONG, attempt: 1 }).state, { ...full(), flash: LONG }]) {

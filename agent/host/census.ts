@@ -309,6 +309,7 @@ interface HandleLike {
   address?: () => unknown;
   pid?: number;
   spawnfile?: string;
+  spawnargs?: unknown;
   fd?: number;
   listening?: boolean;
 }
@@ -326,7 +327,7 @@ function describeHandle(handle: object): HandleInfo {
     detail = typeof addr === 'string' ? addr : addr ? `listening ${addr.address}:${addr.port}` : 'not listening';
   } else if (typeof h.pid === 'number' && h.spawnfile !== undefined) {
     kind = 'child-process';
-    detail = `pid ${h.pid} ${h.spawnfile}`;
+    detail = `pid ${h.pid} ${safe(() => commandLine(h.spawnargs), null) ?? h.spawnfile}`;
   } else if ('remoteAddress' in h || 'bytesWritten' in h) {
     kind = 'socket';
     // Read the fd from the handle: touching process.stdin would create it, and make a piped
@@ -336,6 +337,24 @@ function describeHandle(handle: object): HandleInfo {
     else detail = h.remoteAddress ? `${h.remoteAddress}:${h.remotePort} (local :${h.localPort})` : 'not connected';
   }
   return { id: `r${asyncId}`, asyncId, kind, type: name, refed, callback: null, detail };
+}
+
+/** Longer command lines are cut: the table has a screen to share. */
+const COMMAND_MAX = 200;
+
+/**
+ * A child's command and arguments as a shell would read them back (`sh -c 'sleep 100'`), from
+ * its `spawnargs` (argv0 first); null when there are none.
+ */
+function commandLine(args: unknown): string | null {
+  if (!Array.isArray(args) || args.length === 0) return null;
+  const text = args.map((a) => quoted(String(a))).join(' ');
+  return text.length > COMMAND_MAX ? `${text.slice(0, COMMAND_MAX - 1)}…` : text;
+}
+
+function quoted(arg: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
+  return arg.includes("'") ? JSON.stringify(arg) : `'${arg}'`;
 }
 
 /** The symbol Node's HTTP server keeps its connection-checking interval under (lib/_http_server.js). */

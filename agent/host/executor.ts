@@ -1,5 +1,6 @@
 // Host room (the app's main thread): runs the commands the worker forwards, against the app's
 // state.
+import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { runInThisContext } from 'node:vm';
 import type { Args } from '../../src/commands.js';
@@ -19,8 +20,10 @@ const num = (v: unknown, fallback: number) => Math.min(DEFAULTS.maxListLimit, ty
 function ps(agent: Agent, args: Args): Page<TaskInfo> {
   const limit = num(args.limit, DEFAULTS.snapshotLimit);
   const filter = typeof args.filter === 'string' ? args.filter.toLowerCase() : '';
-  if (!filter) return listTasks(agent, limit);
-  return listTasks(agent, limit, (rec) => rec.name.toLowerCase().includes(filter) || rec.kind.includes(filter));
+  // `older`: what `check --max-task-age` asks, to name every task over the age and count them.
+  const startedBefore = typeof args.older === 'number' ? performance.now() - args.older : Infinity;
+  if (!filter && startedBefore === Infinity) return listTasks(agent, limit);
+  return listTasks(agent, limit, (rec) => rec.startMono < startedBefore && (!filter || rec.name.toLowerCase().includes(filter) || rec.kind.includes(filter)));
 }
 
 function promises(agent: Agent, args: Args): PromisesResult {

@@ -79,6 +79,9 @@ export class HttpTasks {
       ['http.client.request.start', guarded((m) => this.clientStart(m as unknown as { request: ClientRequest }))],
       ['undici:request:create', guarded((m) => this.undiciCreate(m as unknown as { request: UndiciRequest }))],
       ['undici:client:sendHeaders', guarded((m) => this.undiciSocket(m as unknown as { request: UndiciRequest; socket: Socket }))],
+      // The phase of a fetch: one property write per event, on outgoing requests only.
+      ['undici:request:bodySent', guarded((m) => ((m.request as Phased)[PHASE] = SENT))],
+      ['undici:request:headers', guarded((m) => this.undiciHeaders(m.request as Phased, m.response as UndiciResponse))],
       ['undici:request:trailers', guarded((m) => this.undiciEnd(m.request as UndiciRequest))],
       ['undici:request:error', guarded((m) => this.undiciEnd(m.request as UndiciRequest, m.error))],
     ];
@@ -134,6 +137,8 @@ export class HttpTasks {
       const host = typeof hostHeader === 'string' ? hostHeader : (request.host ?? '');
       const rec = this.begin('http-client', requestName(request.method, request.path), `${request.protocol ?? 'http:'}//${host}`, request);
       if (!rec) return;
+      // What a kept-alive socket had read before this request: its phase counts from here.
+      (request as Phased)[BASE] = request.socket?.bytesRead ?? 0;
       rec.stop = stopClientRequest;
       rec.target = request;
       request.on('close', this.onClientClose);
@@ -156,6 +161,16 @@ export class HttpTasks {
 
   private undiciSocket({ request, socket }: { request: UndiciRequest; socket: Socket }): void {
     (request as { [SOCKET]?: Socket })[SOCKET] = socket;
+    (request as Phased)[BASE] = socket?.bytesRead ?? 0;
+  }
+
+  private undiciHeaders(request: Phased, response: UndiciResponse | undefined): void {
+    request[PHASE] = HEADERS;
+    // The header block's size, to count only the body's bytes (`rawHeaders`: names and values).
+    const raw = response?.headers;
+    let size = 'HTTP/1.1 200 '.length + String(response?.statusText ?? '').length + 2 + 2;
+    if (Array.isArray(raw)) for (let i = 0; i + 1 < raw.length; i += 2) size += String(raw[i]).length + 2 + String(raw[i + 1]).length + 2;
+    request[HEADER_BYTES] = size;
   }
 
   private undiciEnd(request: UndiciRequest, error?: unknown): void {
@@ -169,6 +184,74 @@ export class HttpTasks {
 }
 
 const SOCKET = Symbol('asyncmon.socket');
+/** Bytes the request's socket had read when the request got it. */
+const BASE = Symbol('asyncmon.bytesBase');
+/** How far a fetch has got (from undici's channels): body sent, response headers received. */
+const PHASE = Symbol('asyncmon.phase');
+/** The size of a fetch's response header block. */
+const HEADER_BYTES = Symbol('asyncmon.headerBytes');
+const SENT = 1;
+const HEADERS = 2;
+
+type Phased = {
+  [BASE]?: number;
+  [PHASE]?: number;
+  [HEADER_BYTES]?: number;
+  [SOCKET]?: Socket;
+};
+
+interface UndiciResponse {
+  statusCode?: number;
+  statusText?: string;
+  headers?: unknown[];
+}
+
+/** The size of an `http` response's header block, from its status line and raw headers. */
+function headerBytes(res: IncomingMessage): number {
+  let size = `HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage ?? ''}\r\n`.length + 2;
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) size += raw[i].length + 2 + raw[i + 1].length + 2;
+  return size;
+}
+
+function bytes(n: number): string {
+  return n === 1 ? '1 byte' : `${n} bytes`;
+}
+
+/**
+ * Where an outgoing request is, read when it is listed (nothing is done per request for it but
+ * noting its socket's byte count): connecting, sending the request, request sent and waiting
+ * for the response headers, or receiving the body (bytes so far, the body's own when the
+ * header block's size can be told). `target` is the task's `ClientRequest` or undici request.
+ */
+export function clientPhase(target: unknown): string | null {
+  try {
+    return phaseOf(target);
+  } catch {
+    return null;
+  }
+}
+
+function phaseOf(target: unknown): string | null {
+  if (typeof target !== 'object' || target === null) return null;
+  const t = target as Phased & Partial<ClientRequest> & { res?: IncomingMessage | null };
+  if (typeof t.getHeader === 'function') {
+    const socket = t.socket;
+    if (!socket || socket.connecting) return 'connecting';
+    const res = t.res;
+    if (!res) return t.writableFinished ? 'request sent, waiting for response headers' : 'sending the request';
+    if (res.complete) return 'response received';
+    const n = Math.max(0, socket.bytesRead - (t[BASE] ?? 0) - headerBytes(res));
+    return `receiving body (${bytes(n)} so far)`;
+  }
+  const socket = t[SOCKET];
+  if (!socket || socket.connecting) return 'connecting';
+  const phase = t[PHASE] ?? 0;
+  if (phase < SENT) return 'sending the request';
+  if (phase < HEADERS) return 'request sent, waiting for response headers';
+  const n = Math.max(0, socket.bytesRead - (t[BASE] ?? 0) - (t[HEADER_BYTES] ?? 0));
+  return `receiving body (${bytes(n)} so far)`;
+}
 
 interface ServerStart {
   request: IncomingMessage;

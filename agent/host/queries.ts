@@ -7,6 +7,7 @@ import type { CancelResult, HandleInfo, HistoryEntry, Page, ResourceInfo, Snapsh
 import type { Agent } from './agent.js';
 import { liveHandlesById } from './census.js';
 import type { LiveHandle } from './census.js';
+import { clientPhase } from './http-tasks.js';
 import { stackFrames, stackSite } from './stack-capture.js';
 import type { ParkedAt } from './promise-tracker.js';
 import { packageOf } from '../../src/parked.js';
@@ -36,6 +37,10 @@ function taskInfo(rec: TaskRecord, now: number, children: Map<number, number>, w
     children: children.get(rec.id) ?? 0,
   };
   if (rec.detail) info.detail = rec.detail;
+  if (rec.kind === 'http-client') {
+    const phase = clientPhase(rec.target);
+    if (phase) info.phase = phase;
+  }
   if (rec.traceId) info.traceId = rec.traceId;
   if (rec.spanId) info.spanId = rec.spanId;
   if (waits) info.waitsOn = waits.get(rec.id)?.frames?.[0] ?? null;

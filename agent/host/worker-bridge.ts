@@ -14,6 +14,7 @@ import { ConsoleBridge } from './console-bridge.js';
 import { execute, streamOf } from './executor.js';
 import { markOwn, runOwn } from './own-scope.js';
 import { listTasks } from './queries.js';
+import { exposeRunningTask } from './running-task.js';
 
 /** Chunks of a streamed answer the main thread may have sent and the worker not yet written. */
 const STREAM_WINDOW = 2;
@@ -71,6 +72,8 @@ export class WorkerBridge {
     if (this.open) return this;
     this.open = true;
     Atomics.store(this.beats, SLOT.inspectorOpen, inspectorOpen() ? 1 : 0);
+    // For the sentinel to name the running task when the loop blocks.
+    exposeRunningTask(this.agent.context);
     this.heartbeat = markOwn(setInterval(() => Atomics.add(this.beats, SLOT.heartbeat, 1), DEFAULTS.heartbeatMs));
     this.heartbeat.unref();
     this.statusTimer = markOwn(setInterval(() => this.pushStatus(), 1000));
@@ -94,6 +97,7 @@ export class WorkerBridge {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.heartbeat = this.statusTimer = null;
+    exposeRunningTask(null);
     this.consoles.closeAll();
     return this;
   }

@@ -3,14 +3,32 @@
 import type * as InspectorModule from 'node:inspector';
 import type { Session } from 'node:inspector';
 import { fileURLToPath } from 'node:url';
-import type { BlockedEpisode, Frame, StackResult } from '../../src/model.js';
+import { DEFAULTS } from '../../src/defaults.js';
+import type { BlockedEpisode, BlockedTask, Frame, StackResult } from '../../src/model.js';
 import { formatDuration } from '../../src/format.js';
 import { isUserFrame, withLibrary } from '../../src/frames.js';
 import { WorkerSourceMaps } from './source-maps.js';
+import { blockedTaskText } from '../../src/render.js';
 
 const PAUSE_TIMEOUT_MS = 500;
 /** Frames of a blocked stack kept (and the first user frame, if it lies deeper). */
 const FRAMES_KEPT = 20;
+
+/**
+ * Evaluated on the main thread while our pause holds it: calls the function the host room put
+ * on the global object (agent/host/running-task.ts). `this` is the global object and cannot be
+ * rebound; the property is a non-configurable data property, so no app code can run; and
+ * whatever happens, the answer is null rather than an exception.
+ */
+const RUNNING_TASK = `(function () { try { var f = this[${JSON.stringify(DEFAULTS.blockedTaskKey)}]; return typeof f === 'function' ? f() : null; } catch (e) { return null; } }).call(this)`;
+
+/** What one pause read: the frames, and the task they run in. */
+interface Capture {
+  frames: Frame[];
+  task: BlockedTask | null;
+}
+
+const NOTHING: Capture = { frames: [], task: null };
 
 interface CallFrame {
   functionName: string;
@@ -27,7 +45,9 @@ interface CallFrame {
  *
  * `Debugger.enable` is sent once per episode (it replays a `scriptParsed` for every script the
  * main thread has, which is the expensive part with thousands of modules) and disabled when
- * the loop runs again; a capture is reused for `cacheMs`.
+ * the loop runs again; a capture is reused for `cacheMs`. While our pause holds the thread, a
+ * `Runtime.evaluate` asks the host room which task is running (the request whose handler
+ * blocked), so the episode can name it.
  *
  * A developer's debugger: every session with the Debugger enabled is told of every pause, and
  * one that enables while the isolate is already paused is told at once (Node 20, 22 and 24).
@@ -43,7 +63,7 @@ export class Sentinel {
   private current: BlockedEpisode | null = null;
   private readonly episodes: BlockedEpisode[] = [];
   private session: Session | null = null;
-  private capturing: Promise<Frame[]> | null = null;
+  private capturing: Promise<Capture> | null = null;
   /** Script id → URL, from `Debugger.scriptParsed` (call frames of CommonJS code carry no URL). */
   private readonly urls = new Map<string, string>();
   /** The source maps of the main thread's scripts, so frames read at the original `.ts` lines. */
@@ -55,7 +75,7 @@ export class Sentinel {
   /** Where another debugger session has the main thread paused, while it does. */
   private foreign: Frame[] | null = null;
   /** The last capture, reused for `cacheMs`. */
-  private last: { at: number; frames: Frame[] } | null = null;
+  private last: { at: number; capture: Capture } | null = null;
 
   constructor(
     private readonly beats: Int32Array,
@@ -119,8 +139,9 @@ export class Sentinel {
         try {
           this.onBlock();
         } catch {}
-        void this.capture().then((frames) => {
-          if (episode.stack.length === 0) episode.stack = frames;
+        void this.read().then((c) => {
+          if (episode.stack.length === 0) episode.stack = c.frames;
+          if (!episode.task && c.task) episode.task = c.task;
           if (this.foreign) episode.inDebugger = true;
         });
       }
@@ -148,10 +169,13 @@ export class Sentinel {
     if (blockedMs === 0) {
       return { blocked: false, blockedMs: 0, frames: [], message: 'the event loop is not blocked: the main thread is idle or between callbacks' };
     }
-    let frames = await this.capture();
+    const c = await this.read();
+    let frames = c.frames;
     if (this.current && this.current.stack.length === 0) this.current.stack = frames;
+    if (this.current && !this.current.task && c.task) this.current.task = c.task;
     // A capture still finishing (or refused meanwhile) leaves the episode's stack as the answer.
     if (frames.length === 0) frames = this.currentStack();
+    const task = this.foreign ? null : (this.currentTask() ?? c.task);
     const ms = this.blockedMs() || blockedMs;
     if (this.foreign) {
       return {
@@ -164,9 +188,9 @@ export class Sentinel {
     }
     const message =
       frames.length > 0
-        ? `event loop blocked ${formatDuration(ms)}`
+        ? `event loop blocked ${formatDuration(ms)}${blockedTaskText(task)}`
         : `event loop blocked ${formatDuration(blockedMs)} outside JavaScript (native code or a synchronous system call)`;
-    return { blocked: true, blockedMs: ms, frames, message };
+    return { blocked: true, blockedMs: ms, frames, ...(task ? { task } : {}), message };
   }
 
   /** The frames of the current blocking stack, as recorded for the ongoing episode. */
@@ -174,24 +198,34 @@ export class Sentinel {
     return this.foreign?.slice() ?? this.current?.stack.slice() ?? [];
   }
 
+  /** The task the ongoing episode's code runs in, when known (never for a debugger's pause). */
+  currentTask(): BlockedTask | null {
+    return this.foreign ? null : (this.current?.task ?? null);
+  }
+
   /**
    * Reads the main thread's call frames: where a debugger has it paused, the last capture if
    * it is recent, or a new one (pausing it for a moment); one capture at a time.
    */
   capture(): Promise<Frame[]> {
-    if (this.foreign) return Promise.resolve(this.foreign.slice());
-    if (this.last && Date.now() - this.last.at < this.cacheMs) return Promise.resolve(this.last.frames.slice());
+    return this.read().then((c) => c.frames);
+  }
+
+  /** `capture`, with the task the frames run in. */
+  private read(): Promise<Capture> {
+    if (this.foreign) return Promise.resolve({ frames: this.foreign.slice(), task: null });
+    if (this.last && Date.now() - this.last.at < this.cacheMs) return Promise.resolve(copy(this.last.capture));
     if (!this.capturing) {
       this.capturing = this.pauseAndRead()
-        .then((frames) => {
-          this.last = { at: Date.now(), frames };
-          return frames;
+        .then((capture) => {
+          this.last = { at: Date.now(), capture };
+          return capture;
         })
         .finally(() => {
           this.capturing = null;
         });
     }
-    return this.capturing.then((frames) => frames.slice());
+    return this.capturing.then(copy);
   }
 
   /** Opens the session to the main thread once. */
@@ -225,7 +259,12 @@ export class Sentinel {
       this.ownPause = false;
       const waiter = this.onPaused;
       this.onPaused = null;
-      waiter?.(callFrames);
+      // Which task runs: answered before the resume that follows it on the same session.
+      if (waiter) {
+        session.post('Runtime.evaluate', { expression: RUNNING_TASK, returnByValue: true, silent: true }, (err, res) =>
+          waiter(callFrames, err ? null : blockedTask((res as { result?: { value?: unknown } } | undefined)?.result?.value)),
+        );
+      }
       // Also a pause that came after its capture gave up (the thread was in native code).
       session.post('Debugger.resume', () => (this.outstanding = false));
       return;
@@ -238,7 +277,7 @@ export class Sentinel {
     session.post('Debugger.resume', () => {});
   }
 
-  private onPaused: ((frames: CallFrame[]) => void) | null = null;
+  private onPaused: ((frames: CallFrame[], task: BlockedTask | null) => void) | null = null;
   /** Messages of an earlier capture the main thread has not processed yet (blocked in native code). */
   private outstanding = false;
 
@@ -248,18 +287,18 @@ export class Sentinel {
    * returns, so we answer "no frames" and send no more requests until the last ones are done.
    * When enabling tells us a debugger has the thread paused, we neither pause nor resume.
    */
-  private pauseAndRead(): Promise<Frame[]> {
+  private pauseAndRead(): Promise<Capture> {
     const session = this.connect();
-    if (!session || this.outstanding) return Promise.resolve([]);
+    if (!session || this.outstanding) return Promise.resolve(NOTHING);
     this.outstanding = true;
-    return new Promise<Frame[]>((resolve) => {
+    return new Promise<Capture>((resolve) => {
       let done = false;
-      const finish = (frames: Frame[]) => {
+      const finish = (frames: Frame[], task: BlockedTask | null = null) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         this.onPaused = null;
-        resolve(frames);
+        resolve({ frames, task });
       };
       const timer = setTimeout(() => finish([]), PAUSE_TIMEOUT_MS);
       timer.unref();
@@ -268,7 +307,7 @@ export class Sentinel {
           this.outstanding = false;
           return finish(this.foreign?.slice() ?? []);
         }
-        this.onPaused = (callFrames) => finish(toFrames(callFrames, this.urls, this.maps));
+        this.onPaused = (callFrames, task) => finish(toFrames(callFrames, this.urls, this.maps), task);
         this.ownPause = true;
         session.post('Debugger.pause', (err) => {
           if (!err) return;
@@ -288,6 +327,19 @@ export class Sentinel {
       });
     });
   }
+}
+
+function copy(c: Capture): Capture {
+  return { frames: c.frames.slice(), task: c.task };
+}
+
+/** The host room's answer, checked: it crossed from the app's thread. */
+function blockedTask(v: unknown): BlockedTask | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const t = v as Record<string, unknown>;
+  if (typeof t.id !== 'number' || typeof t.name !== 'string') return null;
+  const kind = t.kind === 'http-server' || t.kind === 'http-client' || t.kind === 'task' ? t.kind : 'task';
+  return { id: t.id, name: t.name, kind };
 }
 
 /** Call frames (zero-based positions) as frames: 1-based, at the original source, with their package. */

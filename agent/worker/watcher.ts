@@ -91,7 +91,7 @@ export class Watcher {
     };
     try {
       const health = this.health();
-      consider('health', { status: health.status, blockedMs: health.blockedMs, stack: health.stack });
+      consider('health', { status: health.status, blockedMs: health.blockedMs, stack: health.stack, ...(health.task ? { task: health.task } : {}) });
       consider('blocked', this.blocked());
       if (health.status === 'ok') {
         const snap = (await this.snapshot({ limit: 200 })) as Snapshot;

@@ -14,6 +14,7 @@ import { agentProof, clientProof, sameProof } from '../../src/auth-proof.js';
 import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
 import { formatChain, formatDuration } from '../../src/format.js';
+import { blockedTaskText } from '../../src/render.js';
 import type { HealthResult, StatsResult } from '../../src/model.js';
 import type { StatusMessage, WorkerConfig, WorkerReport } from '../messages.js';
 import { AnswerCache } from './answer-cache.js';
@@ -89,12 +90,13 @@ function main(): void {
     if (sentinel.pausedInDebugger()) {
       return new AsyncmonError('BLOCKED', `the main thread is paused in a debugger (${formatDuration(ms)}${top ? ` at ${top}` : ''}); health and stack still answer`);
     }
-    return new AsyncmonError('BLOCKED', `event loop blocked ${formatDuration(ms)}${top ? ` in ${top}` : ''}; health and stack still answer`);
+    return new AsyncmonError('BLOCKED', `event loop blocked ${formatDuration(ms)}${top ? ` in ${top}` : ''}${blockedTaskText(sentinel.currentTask())}; health and stack still answer`);
   };
 
   const health = (): HealthResult => {
     const blockedMs = sentinel.blockedMs();
-    return {
+    const task = blockedMs > 0 ? sentinel.currentTask() : null;
+    const h: HealthResult = {
       status: blockedMs === 0 ? 'ok' : sentinel.pausedInDebugger() ? 'paused' : 'blocked',
       pid: config.pid,
       node: config.node,
@@ -107,6 +109,8 @@ function main(): void {
       pendingPromises: status?.pendingPromises ?? null,
       oldestTasks: status?.oldestTasks ?? [],
     };
+    if (task) h.task = task;
+    return h;
   };
 
   /**
@@ -131,6 +135,8 @@ function main(): void {
           // What the capture found out (a debugger has it paused, say) is the answer.
           const after = health();
           if (after.stack.length === 0) after.stack = stack;
+          const task = sentinel.currentTask();
+          if (task && !after.task) after.task = task;
           return after;
         }
         return h;

@@ -5,6 +5,7 @@
  */
 import type {
   BlockedEpisode,
+  BlockedTask,
   Frame,
   HandleInfo,
   HistoryEntry,
@@ -43,7 +44,7 @@ export interface State {
   loop: LoopStats | null;
   /** Loop delay p99 of the last minute, one value per update. */
   spark: number[];
-  health: { status: 'ok' | 'blocked' | 'paused'; blockedMs: number; stack: Frame[] } | null;
+  health: { status: 'ok' | 'blocked' | 'paused'; blockedMs: number; stack: Frame[]; task: BlockedTask | null } | null;
   tasks: TaskInfo[];
   taskTotal: number;
   promiseGroups: PromiseGroup[];

@@ -1,5 +1,6 @@
 import { formatCallback, formatChain, formatDuration, formatSite } from '../../src/format.js';
 import type { TaskInfo } from '../../src/model.js';
+import { blockedTaskText } from '../../src/render.js';
 import type { State, Tab } from './model.js';
 
 /** A row of a tab's table: its id (for details and cancel), cells, and sort keys. */
@@ -24,7 +25,7 @@ export const COLUMNS: Record<Tab, ColumnDef[]> = {
 };
 
 function taskRow(t: TaskInfo, depth = 0): Row {
-  const where = t.waitsOn ? formatSite(t.waitsOn) : t.site ? formatSite(t.site) : (t.detail ?? '-');
+  const where = (t.waitsOn ? formatSite(t.waitsOn) : t.site ? formatSite(t.site) : (t.detail ?? '-')) + (t.phase ? ` · ${t.phase}` : '');
   const name = `${'  '.repeat(depth)}${depth > 0 ? '└ ' : ''}${t.name}${t.state === 'cancelling' ? ' (cancelling)' : ''}`;
   return { id: String(t.id), cells: [String(t.id), t.kind, formatDuration(t.ageMs), name, where], keys: [t.id, t.kind, t.ageMs, t.name, where] };
 }
@@ -77,7 +78,7 @@ function baseRows(s: State, tab: Tab): Row[] {
       });
     case 'blocked':
       return s.blocked.map((b, i) => {
-        const top = formatChain(b.stack, 1) || '(outside JavaScript)';
+        const top = (formatChain(b.stack, 1) || '(outside JavaScript)') + blockedTaskText(b.task);
         const when = new Date(b.startedAt).toISOString().slice(11, 19);
         return { id: `b${i}`, cells: [when, formatDuration(b.durationMs) + (b.ongoing ? '+' : ''), top], keys: [b.startedAt, b.durationMs, top] };
       });

@@ -1,4 +1,4 @@
-import type { BlockedEpisode, Frame, HandleInfo, HistoryEntry, PromiseGroup, ResourceInfo, Site, TaskInfo } from '../../src/model.js';
+import type { BlockedEpisode, BlockedTask, Frame, HandleInfo, HistoryEntry, PromiseGroup, ResourceInfo, Site, TaskInfo } from '../../src/model.js';
 
 /**
  * Turns what arrived on the wire into well-formed model values, or drops it. The agent is a
@@ -54,6 +54,7 @@ export function task(x: Obj): TaskInfo | null {
   };
   if ('waitsOn' in x) t.waitsOn = site(x.waitsOn);
   if (typeof x.detail === 'string') t.detail = x.detail;
+  if (typeof x.phase === 'string') t.phase = x.phase;
   if (typeof x.traceId === 'string') t.traceId = x.traceId;
   if (typeof x.spanId === 'string') t.spanId = x.spanId;
   return t;
@@ -90,7 +91,16 @@ export function historyEntry(x: Obj): HistoryEntry | null {
   return h;
 }
 
+/** The task a blocked loop was running, or null. */
+export function blockedTask(v: unknown): BlockedTask | null {
+  if (!isObj(v) || typeof v.id !== 'number' || typeof v.name !== 'string') return null;
+  return { id: v.id, name: v.name, kind: v.kind === 'http-server' || v.kind === 'http-client' ? v.kind : 'task' };
+}
+
 export function episode(x: Obj): BlockedEpisode | null {
   if (typeof x.durationMs !== 'number') return null;
-  return { startedAt: time(x.startedAt), durationMs: num(x.durationMs), ongoing: x.ongoing === true, stack: frames(x.stack) };
+  const e: BlockedEpisode = { startedAt: time(x.startedAt), durationMs: num(x.durationMs), ongoing: x.ongoing === true, stack: frames(x.stack) };
+  const task = blockedTask(x.task);
+  if (task) e.task = task;
+  return e;
 }

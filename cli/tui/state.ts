@@ -94,7 +94,7 @@ export function applyChanges(s: State, c: Record<string, unknown>): State {
   }
   if (isRecord(c.health) && (c.health.status === 'ok' || c.health.status === 'blocked' || c.health.status === 'paused')) {
     const blockedMs = Number(c.health.blockedMs);
-    next.health = { status: c.health.status, blockedMs: Number.isFinite(blockedMs) ? blockedMs : 0, stack: clean.frames(c.health.stack) };
+    next.health = { status: c.health.status, blockedMs: Number.isFinite(blockedMs) ? blockedMs : 0, stack: clean.frames(c.health.stack), task: clean.blockedTask(c.health.task) };
   }
   const tasks = clean.list(c.tasks, clean.task);
   if (tasks) {

@@ -1,4 +1,5 @@
 import { formatCallback, formatChain, formatDuration, formatFrame, formatSite } from '../../src/format.js';
+import { blockedTaskText } from '../../src/render.js';
 import { truncate, truncateStart } from '../../src/table.js';
 import { footerText, helpLines } from './keys.js';
 import { COLUMNS, rowsFor } from './rows.js';
@@ -65,7 +66,7 @@ export function headerLines(s: State, width: number, style: Style): string[] {
   const lines = [truncate(line1, Math.max(0, width - labelWidth - 2)) + '  ' + label, truncate(left + sparkline(s.spark, sparkWidth) + right, width)];
   if (s.conn.status === 'live' && s.health?.status === 'blocked') {
     const top = formatChain(s.health.stack, 2) || 'outside JavaScript';
-    lines.push(paint(style, 'red', esc(truncate(`event loop BLOCKED ${formatDuration(s.health.blockedMs)} in ${top}`, width))));
+    lines.push(paint(style, 'red', esc(truncate(`event loop BLOCKED ${formatDuration(s.health.blockedMs)} in ${top}${blockedTaskText(s.health.task)}`, width))));
   } else if (s.conn.status === 'live' && s.health?.status === 'paused') {
     const top = formatChain(s.health.stack, 2);
     lines.push(paint(style, 'yellow', esc(truncate(`paused in a debugger ${formatDuration(s.health.blockedMs)}${top ? ` at ${top}` : ''}`, width))));
