@@ -180,6 +180,15 @@ function main(): void {
       }
       default:
         if (CACHED.has(spec.name)) return cachedMain(spec.name, args, session.peer);
+        if (spec.access === 'control' || spec.access === 'eval') {
+          // A track, a cancel or an eval changes what the shared answers say: none outlives it.
+          answers.clear();
+          try {
+            return await callMain(spec.name, args, session.peer, spec.access);
+          } finally {
+            answers.clear();
+          }
+        }
         return callMain(spec.name, args, session.peer, spec.access);
     }
   };
@@ -212,6 +221,7 @@ function main(): void {
     run,
     consoleOpen: (s: Session) => bridge.console(s.id, 'open'),
     consoleLine: (s: Session, line: string) => {
+      answers.clear();
       if (sentinel.blockedMs() > 0) {
         s.write(`✗ ${blockedError(sentinel.blockedMs()).message}\n> `);
         return;
