@@ -7,7 +7,7 @@
 import { isMainThread } from 'node:worker_threads';
 import { getAgent } from './host/agent.js';
 import { readEnv } from './host/config.js';
-import { startMonitor, warn } from './host/monitor.js';
+import { startInBackground, warn } from './host/monitor.js';
 import { runOwn } from './host/own-scope.js';
 
 function register(): void {
@@ -19,7 +19,7 @@ function register(): void {
     const agent = getAgent();
     if (env.level !== undefined || env.stacks !== undefined) agent.track(env.level ?? agent.level, env.stacks);
     runOwn(() =>
-      startMonitor().then(
+      startInBackground().then(
         () => undefined,
         (err: unknown) => warn(`not started: ${err instanceof Error ? err.message : String(err)}; the program runs on without it`),
       ),

@@ -100,8 +100,28 @@ function version(): string {
  * Starts the agent's server in an unref'd worker thread: the text REPL and JSON lines on one
  * port (loopback, token), and a discovery file so the CLI finds it. Calling it again returns
  * the running monitor. Rejects (and leaves the host alone) when it cannot listen.
+ *
+ * The promise keeps the process alive until it settles, so `await startMonitor()` at the top
+ * of an ES module (or in an `async main`) goes on to the code after it even when nothing else
+ * is running yet; once it has settled the agent keeps nothing alive.
  */
 export function startMonitor(opts: MonitorOptions = {}): Promise<MonitorHandle> {
+  return keepAliveUntil(startInBackground(opts));
+}
+
+/** A ref'd handle of the agent's own, held until `p` settles. */
+function keepAliveUntil<T>(p: Promise<T>): Promise<T> {
+  const hold = runOwn(() => markOwn(setInterval(() => {}, 1 << 30)));
+  const release = () => clearInterval(hold);
+  p.then(release, release);
+  return p;
+}
+
+/**
+ * `startMonitor` without holding the process open while it starts: for the preload, which
+ * must not make a short script wait for the agent's worker.
+ */
+export function startInBackground(opts: MonitorOptions = {}): Promise<MonitorHandle> {
   const g = globalThis as Record<symbol, Promise<MonitorHandle> | undefined>;
   const running = g[GLOBAL_KEY];
   if (running) return running;

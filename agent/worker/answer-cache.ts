@@ -20,6 +20,11 @@ export class AnswerCache {
     private readonly maxEntries = 8,
   ) {}
 
+  /** Forgets every answer: something may have changed what they say (a track, a cancel). */
+  clear(): void {
+    this.entries.clear();
+  }
+
   /** The answer for `key`, from the cache or from `compute()`. */
   get(key: string, compute: () => Promise<unknown>): Promise<unknown> {
     const now = Date.now();

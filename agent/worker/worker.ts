@@ -5,8 +5,8 @@
  * host's loop is blocked; everything else is forwarded to the main thread's executor.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { chmodSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Access, Args, CommandSpec } from '../../src/commands.js';
@@ -30,6 +30,30 @@ import { Watcher } from './watcher.js';
  */
 const TRIM_DELAY_MS = 50;
 const POOL_OVERRUN = 16;
+
+/**
+ * Whether `path` is a Unix socket that nothing listens on any more: connecting is refused.
+ * A file that is not a socket, or a socket that accepts, is not stale.
+ */
+function staleSocket(path: string): Promise<boolean> {
+  try {
+    if (!lstatSync(path).isSocket()) return Promise.resolve(false);
+  } catch {
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    const done = (stale: boolean) => {
+      clearTimeout(timer);
+      probe.destroy();
+      resolve(stale);
+    };
+    const timer = setTimeout(() => done(false), 1000);
+    timer.unref();
+    probe.on('connect', () => done(false));
+    probe.on('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED'));
+  });
+}
 
 interface WorkerInit {
   config: WorkerConfig;
@@ -162,6 +186,15 @@ function main(): void {
       }
       default:
         if (CACHED.has(spec.name)) return cachedMain(spec.name, args, session.peer);
+        if (spec.access === 'control' || spec.access === 'eval') {
+          // A track, a cancel or an eval changes what the shared answers say: none outlives it.
+          answers.clear();
+          try {
+            return await callMain(spec.name, args, session.peer, spec.access);
+          } finally {
+            answers.clear();
+          }
+        }
         return callMain(spec.name, args, session.peer, spec.access);
     }
   };
@@ -194,6 +227,7 @@ function main(): void {
     run,
     consoleOpen: (s: Session) => bridge.console(s.id, 'open'),
     consoleLine: (s: Session, line: string) => {
+      answers.clear();
       if (sentinel.blockedMs() > 0) {
         s.write(`✗ ${blockedError(sentinel.blockedMs()).message}\n> `);
         return;
@@ -246,6 +280,7 @@ function main(): void {
 
   const report = (r: WorkerReport) => bridge.report(r);
   let fellBack = false;
+  let replacedStale = false;
   let listening = false;
   server.on('error', (err: NodeJS.ErrnoException) => {
     // Once listening, an error is a failed accept (too many open files, say): that one
@@ -256,10 +291,27 @@ function main(): void {
       server.listen(0, config.host);
       return;
     }
+    const socketPath = config.socket;
+    if (err.code === 'EADDRINUSE' && socketPath && !replacedStale) {
+      // A socket file left by a host that was killed: nothing answers on it. Replace it, but
+      // never a live socket (something accepts) nor a file that is not a socket.
+      replacedStale = true;
+      void staleSocket(socketPath).then((stale) => {
+        if (!stale) return failListen(err);
+        try {
+          unlinkSync(socketPath);
+        } catch {}
+        server.listen(socketPath);
+      });
+      return;
+    }
+    failListen(err);
+  });
+  const failListen = (err: NodeJS.ErrnoException) => {
     const where = config.socket ?? `${config.host}:${config.port}`;
     report({ type: 'failed', message: err.code === 'EADDRINUSE' ? `${where} is already in use` : `cannot listen on ${where}: ${err.message}` });
     shutdown();
-  });
+  };
   server.on('listening', () => {
     if (config.socket) {
       // Private whatever the umask (a worker cannot set it): only this user may connect.
