@@ -1,5 +1,6 @@
 import type { HeapGraph } from './heap-graph.js';
 import { HeapNames } from './heap-holders.js';
+import type { Holder } from './heap-holders.js';
 
 /**
  * The forest of suspended async functions, read from a heap snapshot (DESIGN.md, "Where work is
@@ -128,6 +129,7 @@ class Analysis {
   private readonly follows = new Map<number, number[]>();
   private readonly combinatorOf = new Map<number, Combinator>();
   private pending = 0;
+  private readonly held = new Map<number, Holder[]>();
 
   constructor(private readonly g: HeapGraph) {
     this.names = new HeapNames(g);
@@ -360,10 +362,19 @@ class Analysis {
       }
       return { kind: 'combinator', name: t.name, pending: t.inputs.length, total: t.total, chains: [...new Set(chains)].sort((a, b) => a - b) };
     }
-    const held = this.resolvers(t.promise).flatMap((r) => this.names.holders(r, this.isFrame));
+    const held = this.resolvers(t.promise).flatMap((r) => this.holdersOf(r));
     const heldBy = [...new Set(held.map((h) => h.label))];
     if (heldBy.length > 0) return { kind: 'promise', heldBy: heldBy.slice(0, 3) };
     return { kind: 'nothing' };
+  }
+
+  private holdersOf(resolver: number): Holder[] {
+    let h = this.held.get(resolver);
+    if (!h) {
+      h = this.names.holders(resolver, this.isFrame);
+      this.held.set(resolver, h);
+    }
+    return h;
   }
 
   /** The live resolve/reject functions of promise p (each has a context holding p). */
@@ -457,7 +468,7 @@ class Analysis {
       else if (t.kind === 'combinator') for (const q of t.inputs) {
         const r = this.resolve(q, new Set());
         if (r.kind === 'frame') to.push(r.frame);
-      } else for (const r of this.resolvers(t.promise)) for (const h of this.names.holders(r, this.isFrame)) if (h.frame >= 0) to.push(h.frame);
+      } else for (const r of this.resolvers(t.promise)) for (const h of this.holdersOf(r)) if (h.frame >= 0) to.push(h.frame);
       edges.set(f, [...new Set(to)].sort((a, b) => g.nodeId(a) - g.nodeId(b)));
     }
     const mark = new Map<number, 'grey' | 'black'>();

@@ -25,6 +25,7 @@ const MAX_VISITED = 4000;
 /** Graph reads the analysis needs about closures, contexts and frames. */
 export class HeapNames {
   private scripts = new Map<number, string | null>();
+  private closures = new Map<number, number>();
 
   constructor(private readonly g: HeapGraph) {}
 
@@ -54,10 +55,17 @@ export class HeapNames {
 
   /** A closure whose context is k (to name a context by its function or script), or -1. */
   closureOf(context: number): number {
+    let c = this.closures.get(context);
+    if (c !== undefined) return c;
+    c = -1;
     for (const [x, from] of this.g.retainers(context)) {
-      if (this.g.edgeType(x) === 'internal' && this.g.edgeName(x) === 'context' && this.g.nodeType(from) === 'closure') return from;
+      if (this.g.edgeType(x) === 'internal' && this.g.edgeName(x) === 'context' && this.g.nodeType(from) === 'closure') {
+        c = from;
+        break;
+      }
     }
-    return -1;
+    this.closures.set(context, c);
+    return c;
   }
 
   /** If k is the register file of a suspended function, that function (Generator) — else -1. */

@@ -26,12 +26,13 @@ const SNAPSHOT = `
   const session = new inspector.Session();
   session.connect();
   session.on('HeapProfiler.addHeapSnapshotChunk', (m) => fs.writeSync(out, m.params.chunk));
-  // Let the setup's microtasks run first, so every async function is parked at its await.
-  setTimeout(() => session.post('HeapProfiler.takeHeapSnapshot', { reportProgress: false }, (err) => {
+  // Let the setup finish first (globalThis.ready, if it sets one), so every async function is
+  // parked at its await.
+  Promise.resolve(globalThis.ready).then(() => setTimeout(() => session.post('HeapProfiler.takeHeapSnapshot', { reportProgress: false }, (err) => {
     fs.closeSync(out);
     if (err) { console.error(err); process.exit(1); }
     process.exit(0);
-  }), 50);
+  }), 50));
 })();
 `;
 
