@@ -514,17 +514,24 @@ class Analysis {
     return out;
   }
 
-  private continued(k: number, depth = 0): boolean {
+  /**
+   * Whether something that can still run holds `k`: a suspended function (its registers or
+   * scope) or a closure's scope, directly or through up to CONTINUE_DEPTH objects (a framework's
+   * reply object, a plain holder), never through the connection that only carries it (the
+   * socket, its parser, the server's list of connections).
+   */
+  private continued(k: number, depth = 0, seen = new Set<number>()): boolean {
     const g = this.g;
+    seen.add(k);
     for (const [x, from] of g.retainers(k)) {
       const type = g.edgeType(x);
-      if (type === 'weak') continue;
+      if (type === 'weak' || seen.has(from)) continue;
       if (type === 'context' && this.names.isContext(from)) return true;
       if (this.frames.has(from)) return true;
       const f = this.names.frameOfRegisters(from);
       if (f >= 0 && this.frames.has(f)) return true;
-      if (depth === 0 && type === 'property' && (g.nodeName(from) === 'Object' || g.nodeName(from) === 'Array') && this.continued(from, 1)) return true;
-      if (depth === 0 && type === 'element' && g.nodeName(from) === 'Array' && this.continued(from, 1)) return true;
+      if (depth >= CONTINUE_DEPTH || CARRIERS.has(g.nodeName(from)) || g.edgeName(x) === '_httpMessage') continue;
+      if ((type === 'property' || type === 'element') && g.nodeType(from) === 'object' && this.continued(from, depth + 1, seen)) return true;
     }
     return false;
   }
@@ -548,5 +555,10 @@ type Target =
   | { kind: 'frame'; frame: number }
   | { kind: 'combinator'; promise: number; name: CombinatorName; inputs: number[]; total: number | null }
   | { kind: 'promise'; promise: number };
+
+/** How many objects deep `continued` looks for something that can still answer a response. */
+const CONTINUE_DEPTH = 3;
+/** Objects that carry a response without being able to answer it: the connection's parts. */
+const CARRIERS = new Set(['Socket', 'TLSSocket', 'HTTPParser', 'ConnectionsList', 'Server', 'IncomingMessage', 'system / Context']);
 
 const HINTS: Record<string, AttributionHint['kind']> = { IncomingMessage: 'request', ServerResponse: 'response', AbortSignal: 'abort-signal' };

@@ -49,6 +49,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'cancel', aliases: ['ca'], summary: 'cancel a task, timer, socket, server or child process', args: [id, { name: 'force', summary: "also clear a timer Node itself relies on (an HTTP server's check of headersTimeout)", type: 'flag' }, { name: 'reason', summary: 'why (recorded in history)', type: 'string', rest: true }], access: 'control', runs: 'main' },
   { name: 'handles', aliases: ['hd'], summary: 'what keeps the process alive, with the callback each will run', args: [limit], access: 'read', runs: 'main' },
   { name: 'promises', aliases: ['pr'], summary: 'pending promises grouped by creation site, and the newest ones', args: [limit], access: 'read', runs: 'main' },
+  { name: 'awaits', aliases: ['aw'], summary: 'where every async function is suspended, from a heap snapshot (pauses the host while V8 writes it)', args: [limit], access: 'read', runs: 'worker' },
   { name: 'stack', aliases: ['st'], summary: "the main thread's stack right now (when the loop is blocked)", args: [], access: 'read', runs: 'worker' },
   { name: 'stats', aliases: ['s'], summary: 'event-loop delay and utilization, memory, counters, blocked episodes', args: [], access: 'read', runs: 'main' },
   { name: 'history', aliases: ['hi'], summary: 'finished, failed and cancelled tasks, newest first', args: [limit], access: 'read', runs: 'main' },

@@ -35,6 +35,10 @@ export const DEFAULTS = {
   /** The main thread's heartbeat period, and how stale it may get before the loop counts as blocked. */
   heartbeatMs: 50,
   staleMs: 300,
+  /** `awaits`: refused above this heap (the worker parses the snapshot), chains shown at most, and how long one snapshot answers for. */
+  awaitsMaxHeapBytes: 512 * 1024 * 1024,
+  awaitsChains: 200,
+  awaitsReuseMs: 2_000,
   /** Blocked episodes kept for `stats`. */
   blockedEpisodes: 50,
   /**

@@ -309,3 +309,47 @@ export interface HelpEntry {
   summary: string;
   access: string;
 }
+
+/** One suspended async function, at the line it is suspended on (`awaits`). */
+export interface SuspendedFrame {
+  fn: string;
+  /** Where it is suspended (source-mapped), or null when the inspector could not say. */
+  site: Frame | null;
+  asyncGenerator: boolean;
+}
+
+/** What a chain's innermost function waits for (`awaits`). */
+export type AwaitWait =
+  | { kind: 'chain'; chain: number }
+  | { kind: 'combinator'; name: 'all' | 'allSettled' | 'any' | 'race'; pending: number; total: number | null }
+  | { kind: 'promise'; heldBy: string[] }
+  | { kind: 'nothing' };
+
+/** One chain of suspended async functions, outermost first, innermost last (`awaits`). */
+export interface AwaitChainInfo {
+  id: number;
+  /** The task its frames work for, when they hold its request or signal. */
+  task: { id: number; name: string } | null;
+  /** The request its frames hold (`GET /users/42`), when the heap says. */
+  request: string | null;
+  frames: SuspendedFrame[];
+  waitsFor: AwaitWait;
+  /** Chains awaiting this one (fan-in). */
+  awaitedBy: number[];
+}
+
+/** The await graph from a heap snapshot (`awaits`). */
+export interface AwaitsResult {
+  takenAt: number;
+  /** How long the host's main thread was paused while V8 wrote the snapshot. */
+  pauseMs: number;
+  snapshotBytes: number;
+  /** Parsing and analysis, on the agent's own thread. */
+  analysisMs: number;
+  total: number;
+  chains: AwaitChainInfo[];
+  /** Chains that can only be resolved by each other. */
+  cycles: Array<{ frames: SuspendedFrame[] }>;
+  /** Requests still open that nothing left in the process can answer. */
+  lost: Array<{ request: string | null; task: { id: number; name: string } | null }>;
+}

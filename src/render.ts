@@ -1,6 +1,9 @@
 import { cleanText, cleanValue } from './clean-text.js';
 import { formatBytes, formatCallback, formatChain, formatDuration, formatFrame, formatSite } from './format.js';
 import type {
+  AwaitWait,
+  AwaitsResult,
+  SuspendedFrame,
   BlockedEpisode,
   BlockedTask,
   CancelResult,
@@ -237,6 +240,58 @@ export function renderHelp(entries: HelpEntry[]): string {
   );
 }
 
+/** A chain's frames, outermost first: user frames marked `›`, a library's run folded. */
+function suspendedLines(frames: SuspendedFrame[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < frames.length; ) {
+    const f = frames[i];
+    const lib = f.site?.lib;
+    if (lib) {
+      let j = i;
+      while (j < frames.length && frames[j].site?.lib === lib) j++;
+      out.push(j - i > 1 ? `    … ${j - i} frames in ${lib}` : `    ${f.fn || '<anonymous>'} (${lib})`);
+      i = j;
+      continue;
+    }
+    out.push(`  › ${f.site ? formatSite(f.site) : `${f.fn || '<anonymous>'} (line unknown)`}`);
+    i++;
+  }
+  return out;
+}
+
+function waitText(w: AwaitWait, index: Map<number, number>): string {
+  switch (w.kind) {
+    case 'chain':
+      return `waits for chain ${index.has(w.chain) ? `#${index.get(w.chain)}` : w.chain}`;
+    case 'combinator':
+      return `waits for Promise.${w.name}: ${w.pending}${w.total !== null ? ` of ${w.total}` : ''} input${w.pending === 1 ? '' : 's'} pending`;
+    case 'promise':
+      return w.heldBy.length > 0 ? `waits for a promise whose resolve function is held by ${w.heldBy.join('; ')}` : 'waits for a promise';
+    default:
+      return 'waits for a promise that nothing left in the process can resolve: it can never go on';
+  }
+}
+
+export function renderAwaits(r: AwaitsResult): string {
+  const lines = [
+    `${r.total} chain${r.total === 1 ? '' : 's'} of suspended async functions${r.chains.length < r.total ? ` (the first ${r.chains.length} shown)` : ''}; the host paused ${formatDuration(r.pauseMs)} to write a ${formatBytes(r.snapshotBytes)} heap snapshot`,
+  ];
+  const index = new Map(r.chains.map((c, i) => [c.id, i + 1]));
+  r.chains.forEach((c, i) => {
+    const who = c.task ? `${c.task.name} (task ${c.task.id})` : (c.request ?? '');
+    lines.push('', `#${i + 1}${who ? `  ${who}` : ''}`);
+    lines.push(...suspendedLines(c.frames));
+    lines.push(`    ↳ ${waitText(c.waitsFor, index)}`);
+    if (c.awaitedBy.length > 0) lines.push(`    ↳ awaited by ${c.awaitedBy.map((id) => (index.has(id) ? `#${index.get(id)}` : String(id))).join(', ')}`);
+  });
+  for (const cy of r.cycles) lines.push('', `cycle: ${cy.frames.map((f) => (f.site ? formatSite(f.site) : f.fn)).join(' ⇄ ')} can only be resolved by each other`);
+  for (const l of r.lost) {
+    const who = l.task ? `${l.task.name} (task ${l.task.id})` : (l.request ?? 'a request');
+    lines.push('', `${who} can never be answered: nothing left in the process can resolve what it waited on (its handler's chain was collected)`);
+  }
+  return lines.join('\n');
+}
+
 /** Renders any command's result as text; unknown shapes fall back to indented JSON. */
 export function renderResult(cmd: string, raw: unknown, width = 80): string {
   // Every string came from the host: no control character reaches the terminal.
@@ -256,6 +311,8 @@ export function renderResult(cmd: string, raw: unknown, width = 80): string {
       return renderPromises(result as PromisesResult, width);
     case 'stack':
       return renderStack(result as StackResult);
+    case 'awaits':
+      return renderAwaits(result as AwaitsResult);
     case 'stats':
       return renderStats(result as StatsResult);
     case 'history':

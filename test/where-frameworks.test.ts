@@ -69,20 +69,20 @@ describe('where and ps name the await the request is parked on', () => {
     expect(text).toMatch(/and below it, in libraries:\n\s+at request \(.*fake-http-lib\/index\.js:\d+:\d+\)/);
   });
 
-  it('a request already parked when promise tracking began says so, in one line', async () => {
+  it('a request already parked when promise tracking began: the heap names its line, retroactively', async () => {
     const { cli } = await setup({ ASYNCMON_TRACK: 'tasks', ASYNCMON_STACKS: 'off' });
     const row = await serverTask(cli, 'GET /catch');
     ok(await cli('track', 'promises', 'tasks'));
     const where = json(ok(await cli('where', String(row.id), '--json')));
-    expect(where.waitsOn).toBeNull();
-    expect(where.waitsNote).toMatch(/^tracking of promises started \d+(\.\d+)?(ms|s) ago, after this task began: the await it is parked on was made before that and is not known/);
+    expect(where.waitsOn.site).toMatchObject({ file: APP_PATH, line: markedLine(APP, 'catch-await') });
+    expect(where.waitsNote).toMatch(/^from a heap snapshot: the host paused \d+ms to write it$/);
   });
 
-  it('with stacks off, says that the line is unknown and how to get it', async () => {
+  it('with stacks off, the heap names the line the hooks could not', async () => {
     const { cli } = await setup({ ASYNCMON_TRACK: 'promises', ASYNCMON_STACKS: 'off' });
-    const row = await serverTask(cli, 'GET /fastify');
+    const row = await serverTask(cli, 'GET /express/42');
     const where = json(ok(await cli('where', String(row.id), '--json')));
-    expect(where.waitsOn.site).toBeNull();
-    expect(where.waitsNote).toBe('stacks are off, so the line of the await is unknown: track promises tasks');
+    expect(where.waitsOn.site).toMatchObject({ file: APP_PATH, line: markedLine(APP, 'express-await') });
+    expect(where.waitsNote).toMatch(/^from a heap snapshot/);
   });
 });

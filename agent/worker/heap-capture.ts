@@ -3,6 +3,7 @@ import type * as InspectorModule from 'node:inspector';
 import type { Session } from 'node:inspector';
 import { fileURLToPath } from 'node:url';
 import { AsyncmonError } from '../../src/errors.js';
+import { WorkerSourceMaps } from './source-maps.js';
 
 /** Where a suspended async function is suspended (1-based, as every site). */
 export interface SuspendedAt {
@@ -31,6 +32,7 @@ function post<T>(session: Session, method: string, params: object = {}): Promise
 export class HeapCapture {
   private busy = false;
   private scripts: Map<string, string> | null = null;
+  private readonly maps = new WorkerSourceMaps();
 
   /** Whether a snapshot is being taken now. */
   get running(): boolean {
@@ -82,7 +84,11 @@ export class HeapCapture {
           if (!loc || loc.scriptId === undefined) continue;
           const url = scripts.get(loc.scriptId);
           if (!url) continue;
-          out.set(nodeId, { file: url.startsWith('file://') ? fileURLToPath(url) : url, line: (loc.lineNumber ?? 0) + 1, column: (loc.columnNumber ?? 0) + 1 });
+          const line = (loc.lineNumber ?? 0) + 1;
+          const column = (loc.columnNumber ?? 0) + 1;
+          // At the original source when the script has a map (tsx, --enable-source-maps).
+          const mapped = this.maps.map(loc.scriptId, line, column);
+          out.set(nodeId, mapped ?? { file: url.startsWith('file://') ? fileURLToPath(url) : url, line, column });
         } catch {
           // Collected since the snapshot, or not an object any more: no line for it.
         }
@@ -96,8 +102,10 @@ export class HeapCapture {
   /** Script ids to URLs, from `Debugger.enable`'s scriptParsed events (once; new scripts later). */
   private async scriptUrls(session: Session): Promise<Map<string, string>> {
     const scripts = (this.scripts ??= new Map());
-    const onParsed = (m: { params: { scriptId: string; url: string } }) => {
-      if (m.params.url) scripts.set(m.params.scriptId, m.params.url);
+    const onParsed = (m: { params: { scriptId: string; url: string; sourceMapURL?: string } }) => {
+      if (!m.params.url) return;
+      scripts.set(m.params.scriptId, m.params.url);
+      this.maps.add(m.params.scriptId, m.params.url, m.params.sourceMapURL);
     };
     session.on('Debugger.scriptParsed', onParsed);
     try {

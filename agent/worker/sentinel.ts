@@ -59,6 +59,8 @@ interface CallFrame {
 export class Sentinel {
   private lastCount = -1;
   private lastBeatAt = Date.now();
+  /** Pauses of the agent's own being waited out (see `holding`). */
+  private held = 0;
   private timer: NodeJS.Timeout | null = null;
   private current: BlockedEpisode | null = null;
   private readonly episodes: BlockedEpisode[] = [];
@@ -106,8 +108,24 @@ export class Sentinel {
   /** How long the loop has been blocked right now (0 when its heartbeat is fresh). */
   blockedMs(): number {
     this.poll();
+    if (this.held > 0) return 0;
     const age = Date.now() - this.lastBeatAt;
     return age >= this.staleMs ? age : 0;
+  }
+
+  /**
+   * Runs `work`, which pauses the main thread on purpose (a heap snapshot being written): that
+   * pause is not a blocked loop, so no episode is recorded and nothing is refused meanwhile,
+   * and the heartbeat's age starts afresh after it.
+   */
+  async holding<T>(work: () => Promise<T>): Promise<T> {
+    this.held++;
+    try {
+      return await work();
+    } finally {
+      this.held--;
+      this.lastBeatAt = Date.now();
+    }
   }
 
   /** Whether the main thread is stopped by another debugger session (not blocked by its own code). */
@@ -130,7 +148,7 @@ export class Sentinel {
       return;
     }
     const age = now - this.lastBeatAt;
-    if (age >= this.staleMs) {
+    if (age >= this.staleMs && this.held === 0) {
       if (!this.current) {
         this.current = { startedAt: this.lastBeatAt, durationMs: age, ongoing: true, stack: [] };
         this.episodes.unshift(this.current);

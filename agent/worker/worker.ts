@@ -15,9 +15,11 @@ import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
 import { formatChain, formatDuration } from '../../src/format.js';
 import { blockedTaskText } from '../../src/render.js';
-import type { HealthResult, StatsResult } from '../../src/model.js';
+import type { AwaitsResult, HealthResult, Page, StatsResult, TaskInfo, WhereInfo } from '../../src/model.js';
 import type { StatusMessage, WorkerConfig, WorkerReport } from '../messages.js';
 import { AnswerCache } from './answer-cache.js';
+import { takeAwaits, whereFromHeap } from './awaits.js';
+import { HeapCapture } from './heap-capture.js';
 import { MainBridge } from './main-bridge.js';
 import { Sentinel } from './sentinel.js';
 import { Session } from './session.js';
@@ -167,6 +169,24 @@ function main(): void {
       }
       case 'stack':
         return sentinel.stack();
+      case 'awaits': {
+        const blockedMs = sentinel.blockedMs();
+        if (blockedMs > 0) throw blockedError(blockedMs);
+        return awaits(typeof args.limit === 'number' ? Math.min(args.limit, DEFAULTS.maxListLimit) : DEFAULTS.awaitsChains, session.peer);
+      }
+      case 'where': {
+        const w = (await callMain('where', args, session.peer, spec.access)) as WhereInfo;
+        // Hooks did not record where it waits (the default level, tracking turned on after it
+        // began, library promises only): the heap knows, at the cost of a snapshot's pause.
+        if (w.waitsOn?.site || (w.state !== 'running' && w.state !== 'cancelling') || sentinel.blockedMs() > 0) return w;
+        try {
+          const a = await awaits(DEFAULTS.maxListLimit, session.peer);
+          const chain = a.chains.find((c) => c.task?.id === w.id);
+          return chain ? whereFromHeap(w, chain, a.pauseMs) : w;
+        } catch {
+          return w;
+        }
+      }
       case 'watch':
         return watcher.command(session, args);
       case 'console': {
@@ -197,6 +217,31 @@ function main(): void {
         }
         return callMain(spec.name, args, session.peer, spec.access);
     }
+  };
+
+  // One heap snapshot at a time, and one answers every `awaits` and `where` for a moment.
+  const capture = new HeapCapture();
+  let lastAwaits: { at: number; limit: number; value: Promise<AwaitsResult> } | null = null;
+  const awaits = (limit: number, by: string): Promise<AwaitsResult> => {
+    if (lastAwaits && lastAwaits.limit >= limit && (lastAwaits.at === Infinity || Date.now() - lastAwaits.at < DEFAULTS.awaitsReuseMs)) return lastAwaits.value;
+    const entry = {
+      at: Infinity,
+      limit,
+      value: takeAwaits(capture, {
+        limit,
+        heapUsedBytes: status?.loop?.heapUsedBytes ?? null,
+        tasks: async () => ((await callMain('ps', { limit: DEFAULTS.maxListLimit }, by, 'read')) as Page<TaskInfo>).items,
+        pausing: (work) => sentinel.holding(work),
+      }),
+    };
+    entry.value.then(
+      () => (entry.at = Date.now()),
+      () => {
+        if (lastAwaits === entry) lastAwaits = null;
+      },
+    );
+    lastAwaits = entry;
+    return entry.value;
   };
 
   const watcher = new Watcher(config.limits.maxOutputBytes, (args) => cachedMain('snapshot', args, 'watch'), health, () => sentinel.history());

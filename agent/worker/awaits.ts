@@ -1,0 +1,125 @@
+// Worker room (the agent's own thread): `awaits`, the await graph from a heap snapshot.
+import { awaitGraph } from '../../src/await-graph.js';
+import type { AwaitChain, AwaitFrame, WaitTarget } from '../../src/await-graph.js';
+import { DEFAULTS } from '../../src/defaults.js';
+import { AsyncmonError } from '../../src/errors.js';
+import { formatBytes } from '../../src/format.js';
+import { withLibrary } from '../../src/frames.js';
+import { HeapSnapshotParser } from '../../src/heap-snapshot.js';
+import type { AwaitChainInfo, AwaitWait, AwaitsResult, SuspendedFrame, WhereInfo } from '../../src/model.js';
+import type { HeapCapture, SuspendedAt } from './heap-capture.js';
+
+/** A live task as `ps` lists it: enough to match a chain's request to it. */
+export interface TaskRow {
+  id: number;
+  name: string;
+  kind: string;
+}
+
+/** Frames looked up in the inspector at most per answer (each is two inspector calls). */
+const MAX_LOCATED = 1000;
+
+/**
+ * Takes a heap snapshot of the host's main thread, parses it here as it streams (never one
+ * `JSON.parse` of the whole text, never on the host's thread), finds the chains of suspended
+ * async functions (src/await-graph.ts), asks the inspector for the line each shown one is
+ * suspended on, and names the tasks the chains work for. The host pays only the pause while V8
+ * writes the snapshot, which the answer reports.
+ */
+export async function takeAwaits(
+  capture: HeapCapture,
+  opts: { limit: number; heapUsedBytes: number | null; maxHeapBytes?: number; tasks: () => Promise<TaskRow[]>; pausing: <T>(work: () => Promise<T>) => Promise<T> },
+): Promise<AwaitsResult> {
+  const max = opts.maxHeapBytes ?? DEFAULTS.awaitsMaxHeapBytes;
+  if (opts.heapUsedBytes !== null && opts.heapUsedBytes > max) {
+    throw new AsyncmonError('BAD_ARGUMENT', `the host's heap is ${formatBytes(opts.heapUsedBytes)}, over the ${formatBytes(max)} awaits takes a snapshot of`);
+  }
+  // The live tasks first: right after the pause the main thread has a backlog to clear.
+  const tasks = await opts.tasks().catch(() => [] as TaskRow[]);
+  const parser = new HeapSnapshotParser();
+  let chains: AwaitChain[] = [];
+  let graph: ReturnType<typeof awaitGraph> | null = null;
+  let analysisMs = 0;
+  const { pauseMs, at } = await opts.pausing(() => capture.take(
+    (chunk) => {
+      const t = performance.now();
+      parser.push(chunk);
+      analysisMs += performance.now() - t;
+    },
+    () => {
+      const t = performance.now();
+      graph = awaitGraph(parser.end());
+      analysisMs += performance.now() - t;
+      // Chains with a request first (what users look for), then the longest.
+      chains = [...graph.chains].sort((a, b) => Number(b.hints.length > 0) - Number(a.hints.length > 0) || b.frames.length - a.frames.length).slice(0, opts.limit);
+      const ids: number[] = [];
+      for (const c of chains) for (const f of c.frames) if (ids.length < MAX_LOCATED) ids.push(f.nodeId);
+      for (const cy of graph.cycles) for (const f of cy.frames) if (ids.length < MAX_LOCATED) ids.push(f.nodeId);
+      return ids;
+    },
+  ));
+  const g = graph as ReturnType<typeof awaitGraph> | null;
+  if (!g) throw new AsyncmonError('INTERNAL', 'the heap snapshot could not be read');
+  const frame = (f: AwaitFrame | { nodeId: number; fn: string }): SuspendedFrame => {
+    const where: SuspendedAt | undefined = at.get(f.nodeId);
+    return { fn: f.fn, site: where ? withLibrary({ fn: f.fn, file: where.file, line: where.line, column: where.column }) : null, asyncGenerator: 'asyncGenerator' in f ? f.asyncGenerator : false };
+  };
+  const requestOf = (c: AwaitChain) => c.hints.find((h) => h.kind === 'request' && h.detail)?.detail ?? null;
+  const taskOf = (request: string | null) => {
+    if (!request) return null;
+    // A request task is named `METHOD /path` without the query string.
+    const name = request.replace(/[?#].*$/, '');
+    const matches = tasks.filter((t) => t.kind === 'http-server' && t.name === name);
+    return matches.length === 1 ? { id: matches[0].id, name: matches[0].name } : null;
+  };
+  const out: AwaitChainInfo[] = chains.map((c) => {
+    const request = requestOf(c);
+    return { id: c.id, task: taskOf(request), request, frames: c.frames.map(frame), waitsFor: waitOf(c.waitsFor), awaitedBy: c.awaitedBy };
+  });
+  return {
+    takenAt: Date.now(),
+    pauseMs: Math.round(pauseMs),
+    snapshotBytes: parser.textLength,
+    analysisMs: Math.round(analysisMs),
+    total: g.chains.length,
+    chains: out,
+    cycles: g.cycles.map((cy) => ({ frames: cy.frames.map(frame) })),
+    lost: g.lostResponses.map((l) => ({ request: l.detail ?? null, task: taskOf(l.detail ?? null) })),
+  };
+}
+
+function waitOf(w: WaitTarget): AwaitWait {
+  switch (w.kind) {
+    case 'chain':
+      return { kind: 'chain', chain: w.nodeId };
+    case 'combinator':
+      return { kind: 'combinator', name: w.name, pending: w.pending, total: w.total };
+    case 'promise':
+      return { kind: 'promise', heldBy: w.heldBy };
+    default:
+      return { kind: 'nothing' };
+  }
+}
+
+/**
+ * `where`'s answer completed from the heap: the deepest suspended function of the task's chain
+ * in the user's code is where it waits, the library functions below it beside it.
+ */
+export function whereFromHeap(w: WhereInfo, chain: AwaitChainInfo, pauseMs: number): WhereInfo {
+  const located = chain.frames.filter((f) => f.site !== null);
+  let at = -1;
+  for (let i = located.length - 1; i >= 0; i--) {
+    if (!located[i].site!.lib) {
+      at = i;
+      break;
+    }
+  }
+  if (at < 0) at = located.length - 1;
+  if (at < 0) return w;
+  const stack = located
+    .slice(0, at + 1)
+    .reverse()
+    .map((f) => f.site!);
+  const via = located.slice(at + 1).map((f) => f.site!);
+  return { ...w, waitsOn: { promiseId: `heap:${chain.id}`, site: stack[0], stack, via }, waitsNote: `from a heap snapshot: the host paused ${pauseMs}ms to write it` };
+}

@@ -1,0 +1,71 @@
+/**
+ * Issue 14: `awaits`, the await graph from a heap snapshot, at the default level (no promise
+ * hooks at all): every suspended handler at the line it is suspended on, the request (task) it
+ * works for, and what it waits for; `where <id>` uses it when hooks recorded nothing; a request
+ * whose handler was collected is reported as one that can never be answered. Real Express and
+ * Fastify in the fixture (test/fixtures/parked/app.cjs).
+ */
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Cleanups, cliIn, json, ok } from './helpers/cli.js';
+import { FIXTURES } from './helpers/child.js';
+import { markedLine } from './helpers/wire.js';
+
+const APP = 'parked/app.cjs';
+const APP_PATH = join(FIXTURES, APP);
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+
+async function setup() {
+  const dir = cleanups.runtimeDir();
+  const app = await cleanups.fixture(APP, { runtimeDir: dir, env: { ASYNCMON_TRACK: 'tasks', ASYNCMON_STACKS: 'off' } });
+  return { app, cli: cliIn(dir) };
+}
+
+interface Chain {
+  task: { id: number; name: string } | null;
+  request: string | null;
+  frames: Array<{ fn: string; site: { file: string; line: number; lib?: string } | null }>;
+  waitsFor: { kind: string; heldBy?: string[] };
+}
+
+describe('awaits at the default level', () => {
+  it('names every parked handler at its line, with its request and what it waits for', async () => {
+    const { cli } = await setup();
+    const r = json(ok(await cli('awaits', '--json')));
+    expect(r.pauseMs).toBeGreaterThan(0);
+    expect(r.snapshotBytes).toBeGreaterThan(100_000);
+    const chains = r.chains as Chain[];
+    const at = (line: number) => chains.find((c) => c.frames.some((f) => f.site?.file === APP_PATH && f.site.line === line));
+    for (const [mark, task] of [
+      ['express-await', 'GET /express/42'],
+      ['catch-await', 'GET /catch'],
+      ['once-await', 'GET /once'],
+      ['lib-await', 'GET /lib'],
+      ['fastify-await', null],
+    ] as const) {
+      const chain = at(markedLine(APP, mark));
+      expect(chain, `${mark} in ${JSON.stringify(chains.map((c) => c.frames))}`).toBeDefined();
+      if (task) expect(chain!.task?.name).toBe(task);
+    }
+    // The database's waiters sit in an array: the chain says who holds the resolver.
+    expect(at(markedLine(APP, 'catch-await'))!.waitsFor).toEqual({ kind: 'promise', heldBy: [expect.stringMatching(/app\.cjs: db\.waiting\[\d\]\.resolve/)] });
+    // The library's own async function is shown beside the user's, by package.
+    expect(at(markedLine(APP, 'lib-await'))!.frames.map((f) => f.site?.lib ?? null)).toEqual([null, 'fake-http-lib']);
+    // The handler that awaits a promise nothing holds was collected: its request is lost.
+    expect(r.lost).toEqual([expect.objectContaining({ request: 'GET /never' })]);
+    const text = ok(await cli('awaits')).stdout;
+    expect(text).toMatch(/^\d+ chains of suspended async functions; the host paused \S+ to write a [\d.]+ [KM]B heap snapshot$/m);
+    expect(text).toContain(`› handle (test/fixtures/parked/app.cjs:${markedLine(APP, 'catch-await')}:`);
+    expect(text).toMatch(/GET \/never \(task \d+\) can never be answered: nothing left in the process can resolve what it waited on/);
+  });
+
+  it('where <id> names the line from the heap when no hook recorded it', async () => {
+    const { cli } = await setup();
+    const items = json(ok(await cli('ps', '--json'))).items as Array<{ id: number; name: string; kind: string }>;
+    const id = items.find((t) => t.name === 'GET /catch' && t.kind === 'http-server')!.id;
+    const w = json(ok(await cli('where', String(id), '--json')));
+    expect(w.waitsOn.site).toMatchObject({ file: APP_PATH, line: markedLine(APP, 'catch-await') });
+    expect(w.waitsNote).toMatch(/^from a heap snapshot: the host paused \d+ms to write it$/);
+  });
+});
