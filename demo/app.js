@@ -7,8 +7,9 @@ const { task } = require('../dist/agent/index.js');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // 1. A handler that hangs on an await: /users/:id waits on a lookup that never answers.
+const pendingReplies = new Map();
 function lookupUser(id) {
-  return new Promise(() => {}); // the database driver lost the reply
+  return new Promise((resolve) => pendingReplies.set(id, resolve)); // the driver lost the reply
 }
 async function handleUser(req, res, id) {
   const user = await lookupUser(id); // <- every /users request parks here
@@ -20,8 +21,11 @@ const waiting = [];
 function enqueue(job) {
   return new Promise((resolve) => waiting.push({ job, resolve }));
 }
+async function runJob(n) {
+  await enqueue({ n }); // <- each job waits here for its turn
+}
 setInterval(function produceJobs() {
-  for (let i = 0; i < 5; i++) enqueue({ n: i }).catch(() => {});
+  for (let i = 0; i < 5; i++) runJob(i).catch(() => {});
 }, 1000);
 setInterval(function serveOneJob() {
   const next = waiting.shift();

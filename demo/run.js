@@ -52,14 +52,16 @@ async function main() {
   const tasks = await client.call('ps', {});
   const hung = tasks.items.find((t) => t.kind === 'http-server' && t.name.startsWith('GET /users'));
   if (hung) await show(`where ${hung.id}`, 'where', { id: String(hung.id) });
+  await show('awaits', 'awaits', { limit: 4 });
   await show('promises', 'promises', { limit: 5 });
   await show('handles', 'handles', { limit: 8 });
   const sync = tasks.items.find((t) => t.name === 'sync-users');
   if (sync) await show(`cancel ${sync.id}`, 'cancel', { id: String(sync.id) });
   await show('stats', 'stats');
-  console.log(`\nThe demo app (pid ${app.pid}) speaks the text REPL too: nc ${rec.host} ${rec.port}, then auth ${rec.token}`);
   client.close();
   stop();
+  console.log(`\nThe demo app (pid ${app.pid}) has been stopped.`);
+  console.log(' Run `npm run demo` in a terminal to open `asyncmon top` on it; its agent also speaks the text REPL (`nc <host> <port>`, then `auth <token>` from its discovery file).');
 }
 
 main().catch((err) => {

@@ -354,7 +354,7 @@ describe.skipIf(!HAVE_TMUX)(HAVE_TMUX ? 'asyncmon top in a terminal (tmux)' : 'a
 });
 
 describe('npm run demo without a terminal', () => {
-  it('prints the one-shot views and how to connect, exits 0 and leaves no demo app running', async () => {
+  it('prints the one-shot views, the awaits view among them, exits 0 and leaves no demo app running', async () => {
     // TMPDIR of the test's own: the demo leaves its runtime directory behind (BUG test below).
     const tmp = mkdtempSync(join(tmpdir(), 'asyncmon-tui-demo-tmp-'));
     cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
@@ -363,11 +363,15 @@ describe('npm run demo without a terminal', () => {
     const code = await exitWithin(demo, 60_000);
     const out = demo.stdout();
     expect(code, `${out}\n${demo.stderr()}`).toBe(0);
-    for (const view of ['ps', 'where', 'promises', 'handles', 'cancel', 'stats']) expect(out).toContain(`$ asyncmon ${view}`);
+    for (const view of ['ps', 'where', 'awaits', 'promises', 'handles', 'cancel', 'stats']) expect(out).toContain(`$ asyncmon ${view}`);
     expect(out).toMatch(/sync-users/);
     expect(out).toMatch(/✓ task \d+ \(sync-users\) cancelled/);
-    expect(out).toMatch(/nc 127\.0\.0\.1 \d+, then auth [0-9a-f]+/);
-    const pid = Number(/The demo app \(pid (\d+)\)/.exec(out)?.[1]);
+    // The heap's view: the hanging handler at its line, and the queue's waiters.
+    expect(out).toMatch(/› handleUser \(demo\/app\.js:\d+:\d+\)/);
+    expect(out).toMatch(/› runJob \(demo\/app\.js:\d+:\d+\)/);
+    // No token is printed, and nothing says to connect to an app that is gone.
+    expect(out).not.toMatch(/auth [0-9a-f]{16,}/);
+    const pid = Number(/The demo app \(pid (\d+)\) has been stopped/.exec(out)?.[1]);
     expect(pid).toBeGreaterThan(0);
     cleanups.push(() => {
       try {
