@@ -1,3 +1,4 @@
+import { isUserFrame } from './frames.js';
 import type { Frame } from './model.js';
 
 /**
@@ -45,17 +46,6 @@ export interface Parked {
   chain: PendingPromise[];
   /** True when no await of the chain has a frame in the user's code. */
   libraryOnly: boolean;
-}
-
-/** A frame of the user's own code: not in `node_modules` (Node's and asyncmon's are already gone). */
-export function isUserFrame(f: Frame): boolean {
-  return !/[\\/]node_modules[\\/]/.test(f.file);
-}
-
-/** The npm package a frame's file belongs to (`@scope/name` or `name`), or null for the user's code. */
-export function packageOf(file: string): string | null {
-  const m = /.*[\\/]node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/.exec(file);
-  return m ? m[1].replace(/\\/g, '/') : null;
 }
 
 /**

@@ -4,7 +4,8 @@
  * or `x.then()` has parent x.
  */
 import { describe, expect, it } from 'vitest';
-import { packageOf, parkedAwait } from '../src/parked.js';
+import { libraryOf } from '../src/frames.js';
+import { parkedAwait } from '../src/parked.js';
 import type { PendingPromise } from '../src/parked.js';
 
 const frame = (fn: string, file: string, line: number) => ({ fn, file, line, column: 1 });
@@ -68,9 +69,9 @@ describe('parkedAwait', () => {
     expect(r.chain.length).toBeLessThanOrEqual(3);
   });
 
-  it('packageOf names scoped and plain packages, and null for the user’s code', () => {
-    expect(packageOf('/app/node_modules/@fastify/busboy/lib/main.js')).toBe('@fastify/busboy');
-    expect(packageOf('/app/node_modules/a/node_modules/bcryptjs/dist/bcrypt.js')).toBe('bcryptjs');
-    expect(packageOf('/app/src/handler.js')).toBeNull();
+  it('libraryOf names scoped and nested packages, and null for the user’s code', () => {
+    expect(libraryOf('/app/node_modules/@fastify/busboy/lib/main.js')).toBe('@fastify/busboy');
+    expect(libraryOf('/app/node_modules/a/node_modules/bcryptjs/dist/bcrypt.js')).toBe('bcryptjs');
+    expect(libraryOf('/app/src/handler.js')).toBeNull();
   });
 });

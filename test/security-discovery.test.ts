@@ -78,6 +78,18 @@ function record(pid: number, port: number, token: string): Record<string, unknow
   return { pid, host: '127.0.0.1', port, socket: null, token, node: process.version, cwd: '/', argv: ['app.js'], startedAt: Date.now(), version: '0.0.0' };
 }
 
+/**
+ * A private folder (0700) holding a record (0600) for a live process of ours that holds no
+ * socket, pointing at `port`: the folder, the record's file and its pid.
+ */
+function plant(folder: string, port: number, extra: Record<string, unknown> = {}): { folder: string; file: string; pid: number } {
+  mkdirSync(folder, { mode: 0o700 });
+  const pid = bystander();
+  const file = join(folder, `${pid}.json`);
+  writeFileSync(file, JSON.stringify({ ...record(pid, port, 'planted-token-123'), ...extra }), { mode: 0o600 });
+  return { folder, file, pid };
+}
+
 /** A live process of ours that holds no socket: the pid a planted or stale record names. */
 function bystander(): number {
   const p = spawn('sleep', ['60'], { stdio: 'ignore' });
@@ -95,10 +107,7 @@ describe('finding 1: the CLI trusts discovery records that another user planted'
     const home = tempDir('asyncmon-home-');
     const tmp = tempDir('asyncmon-tmp-');
     const fake = await impostor(true);
-    const planted = join(tmp, 'asyncmon-0');
-    mkdirSync(planted, { mode: 0o700 });
-    const pid = bystander();
-    writeFileSync(join(planted, `${pid}.json`), JSON.stringify(record(pid, fake.port, 'planted-token-123')), { mode: 0o600 });
+    const { folder: planted } = plant(join(tmp, 'asyncmon-0'), fake.port);
     for (const name of readdirSync(planted)) chownSync(join(planted, name), OTHER_UID, OTHER_UID);
     chownSync(planted, OTHER_UID, OTHER_UID);
     const r = await runCli(['ps'], { env: { ...noXdg(home, tmp), ASYNCMON_TOKEN: 'my-real-secret-token' } });
@@ -112,11 +121,7 @@ describe('finding 1: the CLI trusts discovery records that another user planted'
   rootOnly('a file another user owns')('a record file another user owns, or one others can read, is refused', async () => {
     const dir = tempDir('asyncmon-rt-');
     const fake = await impostor(true);
-    const folder = join(dir, 'asyncmon');
-    mkdirSync(folder, { mode: 0o700 });
-    const pid = bystander();
-    const file = join(folder, `${pid}.json`);
-    writeFileSync(file, JSON.stringify(record(pid, fake.port, 'planted-token-123')), { mode: 0o600 });
+    const { file } = plant(join(dir, 'asyncmon'), fake.port);
     chownSync(file, OTHER_UID, OTHER_UID);
     let r = await runCli(['ps'], { env: { XDG_RUNTIME_DIR: dir } });
     expect(r.code, show(r)).toBe(2);
@@ -149,10 +154,7 @@ describe('finding 1: the CLI trusts discovery records that another user planted'
   it('a record whose process does not own the listener: the CLI stops before it sends anything but its nonce', async () => {
     const dir = tempDir('asyncmon-rt-');
     const fake = await impostor(true);
-    const folder = join(dir, 'asyncmon');
-    mkdirSync(folder, { mode: 0o700 });
-    const pid = bystander();
-    writeFileSync(join(folder, `${pid}.json`), JSON.stringify(record(pid, fake.port, 'some-token-123456')), { mode: 0o600 });
+    const { pid } = plant(join(dir, 'asyncmon'), fake.port);
     for (const cmd of [['ps'], ['check'], ['console']]) {
       const r = await runCli(cmd, { env: { XDG_RUNTIME_DIR: dir } });
       expect(r.code, show(r)).toBe(3);
@@ -203,11 +205,7 @@ describe('finding 1: the CLI trusts discovery records that another user planted'
   it('a record of a pid that was reused by a later process is skipped', async () => {
     const dir = tempDir('asyncmon-rt-');
     const fake = await impostor(true);
-    const folder = join(dir, 'asyncmon');
-    mkdirSync(folder, { mode: 0o700 });
-    const pid = bystander();
-    const file = join(folder, `${pid}.json`);
-    writeFileSync(file, JSON.stringify({ ...record(pid, fake.port, 'some-token-123456'), startTicks: 1 }), { mode: 0o600 });
+    const { file } = plant(join(dir, 'asyncmon'), fake.port, { startTicks: 1 });
     const r = await runCli(['ps'], { env: { XDG_RUNTIME_DIR: dir } });
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toContain('no asyncmon agent found');

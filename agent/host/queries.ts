@@ -10,7 +10,7 @@ import type { LiveHandle } from './census.js';
 import { clientPhase } from './http-tasks.js';
 import { stackFrames, stackSite } from './stack-capture.js';
 import type { ParkedAt } from './promise-tracker.js';
-import { packageOf } from '../../src/parked.js';
+import { libraryOf } from '../../src/frames.js';
 import type { TaskRecord } from './task-registry.js';
 
 /** Options for `snapshot()`. */
@@ -205,7 +205,7 @@ export function whereTask(agent: Agent, id: number | string): WhereInfo {
             ? 'stacks are off, so the line of the await is unknown: track promises tasks'
             : `stacks are sampled (${agent.policy.mode}), and this promise's was not taken: track promises tasks for every task's await`;
       } else if (parked.libraryOnly) {
-        const pkg = frames[0] ? packageOf(frames[0].file) : null;
+        const pkg = frames[0] ? libraryOf(frames[0].file) : null;
         waitsNote = `only library frames: the await is inside ${pkg ?? 'a library'}, and no caller in your code is pending`;
       } else if (!parked.reaction) {
         waitsNote = before ? `no await is pending that began after ${restarted}; this is the task's newest pending promise` : 'no await or then is pending in this task; this is its newest pending promise';

@@ -3,7 +3,7 @@ import { createHook } from 'node:async_hooks';
 import type { AsyncHook } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import type { ResourceInfo, Site } from '../../src/model.js';
-import { isUserFrame } from '../../src/parked.js';
+import { isUserFrame } from '../../src/frames.js';
 import type { FaultGuard } from './fault-guard.js';
 import { ownScope } from './own-scope.js';
 import { captureStack, stackFrames, stackSite } from './stack-capture.js';
