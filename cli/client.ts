@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { ENV } from '../src/defaults.js';
 import { AsyncmonError } from '../src/errors.js';
 import { LineDecoder } from '../src/line-decoder.js';
 import { agentProof, clientProof, isNonce, newNonce, sameProof } from '../src/auth-proof.js';
@@ -84,6 +85,8 @@ export class AgentClient {
         const problem = peerProblem(s, address, opts.expect);
         if (problem) throw new AsyncmonError('UNAVAILABLE', `${problem}; not logging in to ${describe(address)}`);
       }
+      // Reachable, but nothing to log in with (the address was given without a token).
+      if (!opts.token) throw noToken(address);
       const { challenge } = await first;
       if (!isNonce(challenge)) throw new AsyncmonError('UNAVAILABLE', `${describe(address)} did not answer with a challenge: it is not an asyncmon agent of this version`);
       const hello = (await client.call('hello', { protocol: PROTOCOL_VERSION, proof: clientProof(opts.token, challenge, nonce) })) as { access: string; pid: number; node: string; proof?: unknown };
@@ -198,7 +201,13 @@ export class AgentClient {
   }
 }
 
-/** `127.0.0.1:20101` or the socket path. */
+/** The error for a reachable target with no token to log in with. */
+export function noToken(address: Address): AsyncmonError {
+  return new AsyncmonError('BAD_ARGUMENT', `no token for ${describe(address)}: pass --token-file or set ${ENV.token}`);
+}
+
+/** `127.0.0.1:20101`, `[::1]:20101` or the socket path: what `-t` accepts. */
 export function describe(address: Address): string {
-  return 'socket' in address ? address.socket : `${address.host}:${address.port}`;
+  if ('socket' in address) return address.socket;
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { agentProof, clientProof, newNonce, sameProof } from '../src/auth-proof.js';
 import { cleanText } from '../src/clean-text.js';
 import { AsyncmonError } from '../src/errors.js';
-import { describe } from './client.js';
+import { describe, noToken } from './client.js';
 import type { Address } from './client.js';
 import { EXIT } from './exit-codes.js';
 import { peerProblem } from './peer-check.js';
@@ -83,6 +83,7 @@ export async function consoleSession(opts: TargetOptions): Promise<void> {
       const expect = expectedPeer(target);
       const problem = expect ? peerProblem(socket, target.address, expect) : null;
       if (problem) throw new AsyncmonError('UNAVAILABLE', `${problem}; not logging in to ${describe(target.address)}`);
+      if (!target.token) throw noToken(target.address);
       greeting = await login(socket, target.address, target.token, nonce, ms);
     } catch (err) {
       socket.destroy();

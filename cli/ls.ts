@@ -1,4 +1,5 @@
 import { scanDiscovery } from '../src/discovery.js';
+import { describe } from './client.js';
 import { cleanText, cleanValue } from '../src/clean-text.js';
 import { formatDuration } from '../src/format.js';
 import { renderTable } from '../src/table.js';
@@ -21,7 +22,7 @@ export function ls(opts: { json?: boolean }): void {
     renderTable<DiscoveryRecord>(
       [
         { header: 'PID', cell: (a) => String(a.pid), right: true },
-        { header: 'ADDRESS', cell: (a) => a.socket ?? `${a.host}:${a.port}` },
+        { header: 'ADDRESS', cell: (a) => describe(a.socket ? { socket: a.socket } : { host: a.host, port: a.port ?? 0 }) },
         { header: 'UP', cell: (a) => formatDuration(Date.now() - a.startedAt), right: true },
         { header: 'NODE', cell: (a) => a.node },
         { header: 'COMMAND', cell: (a) => a.argv.join(' '), flex: true },

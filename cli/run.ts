@@ -62,7 +62,8 @@ export async function runOneShot(cmd: string, args: Record<string, unknown>, opt
     ({ client } = await connectTo(opts));
     const result = await client.call(cmd, args, timeoutMs(opts));
     print(cmd, result, opts.json);
-    process.exitCode = EXIT.ok;
+    // `health` is a yes/no answer too: a blocked loop is not a pass.
+    process.exitCode = cmd === 'health' && (result as { status?: string } | null)?.status === 'blocked' ? EXIT.failed : EXIT.ok;
   } catch (err) {
     fail(err, opts.json);
   } finally {

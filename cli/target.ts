@@ -3,11 +3,13 @@ import { ENV } from '../src/defaults.js';
 import { scanDiscovery } from '../src/discovery.js';
 import type { DiscoveryRecord } from '../src/discovery.js';
 import { AsyncmonError } from '../src/errors.js';
+import { describe } from './client.js';
 import type { Address } from './client.js';
 
 /** A resolved target: where to connect, with which token, and what discovery said about it. */
 export interface Target {
   address: Address;
+  /** '' when none is known: connecting still says whether the target is reachable. */
   token: string;
   record: DiscoveryRecord | null;
 }
@@ -61,7 +63,7 @@ export function resolveTarget(spec: string | undefined, tokenOverride?: string):
       throw new AsyncmonError('NO_TARGET', `no asyncmon agent found for this user: start one with node --require asyncmon/register app.js, or asyncmon attach <pid>${why}`);
     }
     if (agents.length > 1) {
-      const list = agents.map((a) => `  ${a.pid}  ${a.socket ?? `${a.host}:${a.port}`}  ${a.argv.join(' ')}`).join('\n');
+      const list = agents.map((a) => `  ${a.pid}  ${describe(fromRecord(a).address)}  ${a.argv.join(' ')}`).join('\n');
       throw new AsyncmonError('NO_TARGET', `several agents found; pick one with -t <pid>:\n${list}`);
     }
     return fromRecord(agents[0], token);
@@ -77,15 +79,13 @@ export function resolveTarget(spec: string | undefined, tokenOverride?: string):
     const host = m[1].replace(/^\[|\]$/g, '');
     const port = Number(m[2]);
     const record = agents.find((a) => a.port === port && (a.host === host || host === 'localhost')) ?? null;
-    const t = token ?? record?.token;
-    if (!t) throw new AsyncmonError('BAD_ARGUMENT', `no token for ${spec}: pass --token-file or set ${ENV.token}`);
-    return { address: { host, port }, token: t, record };
+    // Without a token the address is still tried first: an unreachable target says so (exit 3).
+    return { address: { host, port }, token: token ?? record?.token ?? '', record };
   }
   if (spec.includes('/')) {
     const record = agents.find((a) => a.socket === spec) ?? null;
-    const t = token ?? record?.token;
-    if (!t) throw new AsyncmonError('BAD_ARGUMENT', `no token for ${spec}: pass --token-file or set ${ENV.token}`);
-    return { address: { socket: spec }, token: t, record };
+    return { address: { socket: spec }, token: token ?? record?.token ?? '', record };
   }
   throw new AsyncmonError('BAD_ARGUMENT', `bad target "${spec}": use a pid, host:port, or a socket path`);
 }
+

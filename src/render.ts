@@ -233,7 +233,7 @@ export function renderHelp(entries: HelpEntry[]): string {
     [
       { header: 'COMMAND', cell: (e: HelpEntry) => e.usage },
       { header: 'ALIAS', cell: (e) => e.aliases.join(',') },
-      { header: 'WHAT IT DOES', cell: (e) => e.summary, flex: true },
+      { header: 'WHAT IT DOES', cell: (e) => e.summary, flex: true, prose: true },
     ],
     entries,
     80,

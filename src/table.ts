@@ -6,6 +6,8 @@ export interface Column<T> {
   right?: boolean;
   /** This column takes whatever width is left over (at most one per table); it is cut from the left. */
   flex?: boolean;
+  /** Prose, not a path: a flex column cut at its end, on a word. */
+  prose?: boolean;
 }
 
 /** Cuts `text` to `width` characters, marking the cut with an ellipsis. */
@@ -13,6 +15,15 @@ export function truncate(text: string, width: number): string {
   if (width <= 0) return '';
   const clean = String(text ?? '').replace(/[\r\n\t]+/g, ' ');
   return clean.length <= width ? clean : width === 1 ? '…' : clean.slice(0, width - 1) + '…';
+}
+
+/** Cuts prose to `width` characters at the end of a word (`cancel a task, timer…`). */
+export function truncateWords(text: string, width: number): string {
+  const clean = String(text ?? '').replace(/[\r\n\t]+/g, ' ');
+  if (clean.length <= width) return clean;
+  const room = clean.slice(0, Math.max(0, width - 1));
+  const space = room.lastIndexOf(' ');
+  return (space > width / 2 ? room.slice(0, space).replace(/[,;:]$/, '') : room) + '…';
 }
 
 /** Cuts `text` to `width` characters from the left (`…/dir/file.js:12:3`): ends matter in paths. */
@@ -45,7 +56,7 @@ export function renderTable<T>(columns: Column<T>[], rows: T[], width = 80): str
   const line = (values: string[]) =>
     values
       .map((v, i) => {
-        const text = columns[i].flex ? truncateStart(v, widths[i]) : truncate(v, widths[i]);
+        const text = columns[i].flex ? (columns[i].prose ? truncateWords(v, widths[i]) : truncateStart(v, widths[i])) : truncate(v, widths[i]);
         if (i === values.length - 1 && !columns[i].right) return text;
         return columns[i].right ? text.padStart(widths[i]) : text.padEnd(widths[i]);
       })

@@ -35,6 +35,9 @@ export function stateFromDump(path: string): State {
   return applyChanges(initialState(path, 'file'), { ...(doc.snapshot as Record<string, unknown>), health, blocked: stats?.blocked });
 }
 
+/** Connection attempts to a target that never answered before top gives up (exit 3). */
+const FIRST_TRIES = 3;
+
 /**
  * `asyncmon top`: the app loop. It owns the connection (reconnecting with backoff), turns keys
  * into actions for the reducer, performs the effects the reducer asks for, and renders.
@@ -42,6 +45,11 @@ export function stateFromDump(path: string): State {
 export async function top(opts: TopOptions): Promise<void> {
   let state: State;
   let target: Target | null = null;
+  if (!process.stdout.isTTY || !process.stdin.isTTY) {
+    // Escape codes into a pipe help nobody: say what to use instead.
+    fail(new AsyncmonError('BAD_ARGUMENT', 'asyncmon top needs a terminal; in a pipe or a script use asyncmon ps, where or dump --json'));
+    return;
+  }
   try {
     if (opts.file) state = stateFromDump(opts.file);
     else {
@@ -67,6 +75,10 @@ export async function top(opts: TopOptions): Promise<void> {
   const finished = new Promise<void>((r) => (done = r));
   let quitting = false;
   let reconnectTimer: NodeJS.Timeout | null = null;
+  /** Set when top ends on an error, whose exit code `fail` chose. */
+  let failed = false;
+  /** Whether the target ever answered: one never reached is not retried for ever. */
+  let reached = false;
 
   const render = () => {
     try {
@@ -155,6 +167,7 @@ export async function top(opts: TopOptions): Promise<void> {
       const c = await AgentClient.connect(target.address, { token: target.token, timeoutMs: 5000, expect: expectedPeer(target) });
       if (quitting) return c.close();
       client = c;
+      reached = true;
       dispatch({ type: 'connected', pid: c.pid ?? 0, node: c.node ?? '', access: c.access ?? 'read' });
       c.onUpdate((e: UpdateEvent) => dispatch({ type: 'update', changes: e.changes ?? {}, dropped: Number(e.dropped) || 0, now: Number(e.now) || Date.now() }));
       c.onClose((err) => {
@@ -167,8 +180,10 @@ export async function top(opts: TopOptions): Promise<void> {
       if (state.paused) await c.call('watch', { action: 'pause' });
     } catch (err) {
       if (quitting) return;
-      if (err instanceof AsyncmonError && err.code === 'FORBIDDEN') {
+      // A wrong token, or a target never reached after a few tries: say so and exit (1, 3).
+      if ((err instanceof AsyncmonError && (err.code === 'FORBIDDEN' || err.code === 'BAD_ARGUMENT')) || (!reached && attempt >= FIRST_TRIES - 1)) {
         quit();
+        failed = true;
         fail(err);
         return;
       }
@@ -200,5 +215,5 @@ export async function top(opts: TopOptions): Promise<void> {
   render();
   if (target) void connectLoop(0);
   await finished;
-  process.exitCode = EXIT.ok;
+  if (!failed) process.exitCode = EXIT.ok;
 }
