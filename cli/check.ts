@@ -34,15 +34,20 @@ export interface CheckResult {
 export const TASKS_LISTED = 10;
 const TASKS_SUMMARISED = 5;
 
-function number(text: string | undefined, flag: string, max = Infinity): number | undefined {
+function number(text: string | undefined, flag: string, max = Infinity, what = 'a number from 0'): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isFinite(n) || n < 0 || n > max) throw new AsyncmonError('BAD_ARGUMENT', `bad ${flag} "${text}"`);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > max) throw new AsyncmonError('BAD_ARGUMENT', `bad ${flag} "${text}": ${max === Infinity ? what : `${what} to ${max}`}`);
   return n;
 }
 
-function duration(text: string | undefined, flag: string): number | undefined {
+/**
+ * A duration with its unit (500ms, 30s, 2m): a bare number is refused, since `30` could mean
+ * 30 ms or 30 s. `msAllowed`: a flag whose name says milliseconds takes a bare number as such.
+ */
+function duration(text: string | undefined, flag: string, msAllowed = false): number | undefined {
   if (text === undefined) return undefined;
+  if (/^\s*\d+(\.\d+)?\s*$/.test(text) && !msAllowed) throw new AsyncmonError('BAD_ARGUMENT', `bad ${flag} "${text}": give a unit, e.g. ${text.trim()}s or ${text.trim()}ms`);
   try {
     return parseDuration(text);
   } catch {
@@ -120,11 +125,11 @@ export async function check(opts: CheckOptions): Promise<void> {
   let client: AgentClient | null = null;
   try {
     const limits = {
-      lag: number(opts.maxLag, '--max-lag'),
-      blocked: number(opts.maxBlocked ?? '1000', '--max-blocked') ?? 1000,
+      lag: duration(opts.maxLag, '--max-lag', true),
+      blocked: duration(opts.maxBlocked ?? '1000', '--max-blocked', true) ?? 1000,
       taskAge: duration(opts.maxTaskAge, '--max-task-age'),
-      pending: number(opts.maxPending, '--max-pending'),
-      elu: number(opts.maxElu, '--max-elu', 1),
+      pending: number(opts.maxPending, '--max-pending', Infinity, 'a whole number from 0'),
+      elu: number(opts.maxElu, '--max-elu', 1, 'a fraction from 0'),
     };
     ({ client } = await connectTo(opts, 2000));
     // One --timeout for both calls.

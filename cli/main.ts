@@ -79,9 +79,9 @@ targetOptions(program.command('console').alias('c').description('an interactive 
 
 targetOptions(program.command('check'), '2000')
   .description('health check for scripts and probes: exit 0 pass, 1 a check failed, 2 usage, 3 unreachable')
-  .option('--max-lag <ms>', 'event-loop delay p99 above this fails')
-  .option('--max-blocked <ms>', 'the loop blocked right now for longer than this fails', '1000')
-  .option('--max-task-age <duration>', 'a live task older than this fails (500ms, 30s, 2m)')
+  .option('--max-lag <ms>', 'event-loop delay p99 above this fails (ms, or with a unit: 200ms, 1s)')
+  .option('--max-blocked <ms>', 'the loop blocked right now for longer than this fails (ms, or with a unit)', '1000')
+  .option('--max-task-age <duration>', 'a live task older than this fails; with its unit: 500ms, 30s, 2m')
   .option('--max-pending <n>', 'more tracked pending promises than this fails')
   .option('--max-elu <0..1>', 'event-loop utilization above this fails')
   .action(async (opts) => (await import('./check.js')).check(opts));

@@ -1,4 +1,6 @@
 // Host room (the app's main thread): `console` sessions evaluated in the app's global scope.
+import { createRequire } from 'node:module';
+import { join, resolve as resolvePath } from 'node:path';
 import { inspect } from 'node:util';
 import { Script } from 'node:vm';
 import { collectPromises, guardRejections } from './rejection-guard.js';
@@ -13,6 +15,12 @@ interface ConsoleState {
 }
 
 const PROMPT = '> ';
+/** node:repl's dot-commands the console knows, and what each answers. */
+const DOT_COMMANDS: Record<string, string> = {
+  help: '.break    leave a multi-line statement unfinished\n.clear    the same\n.exit     back to the asyncmon prompt\n.help     this list\n',
+  break: '',
+  clear: '',
+};
 const MORE = '... ';
 /** SyntaxErrors that mean "the statement goes on", as node:repl treats them. */
 const UNFINISHED = /Unexpected end of input|Unterminated template|missing \) after argument list|Unterminated string constant/;
@@ -47,6 +55,7 @@ export class ConsoleBridge {
     if (this.sessions.has(session)) return;
     this.sessions.set(session, { buffer: [], busy: false, queue: [], closing: false });
     this.defineUnderscore();
+    this.defineRequire();
     this.send(session, PROMPT);
   }
 
@@ -64,6 +73,13 @@ export class ConsoleBridge {
         const text = s.queue.shift()!;
         if (s.buffer.length === 0 && text.trim() === '') {
           this.send(session, PROMPT);
+          continue;
+        }
+        const dot = /^\s*\.(\w+)\s*$/.exec(text);
+        if (dot && DOT_COMMANDS[dot[1]]) {
+          // node:repl's dot-commands (`.exit` is the session's own): they never reach JavaScript.
+          if (dot[1] === 'break' || dot[1] === 'clear') s.buffer = [];
+          this.send(session, DOT_COMMANDS[dot[1]] + PROMPT);
           continue;
         }
         s.buffer.push(text);
@@ -158,6 +174,22 @@ export class ConsoleBridge {
 
   private readonly underscoreGet = () => this.last;
 
+  /**
+   * `require` in the console's global scope, as node:repl has it, when the host has none there
+   * (a CommonJS app's `require` is per module): the host's main module's, so `require('./db')`
+   * resolves from the app. Removed when the last console closes.
+   */
+  private defineRequire(): void {
+    if (this.requireDefined || Object.prototype.hasOwnProperty.call(globalThis, 'require')) return;
+    try {
+      const main = process.argv[1] ? resolvePath(process.argv[1]) : join(process.cwd(), 'repl');
+      Object.defineProperty(globalThis, 'require', { value: createRequire(main), configurable: true, writable: true, enumerable: false });
+      this.requireDefined = true;
+    } catch {}
+  }
+
+  private requireDefined = false;
+
   /** Ends a session once the input sent before it has run (its output goes first), then says so. */
   close(session: number): void {
     const s = this.sessions.get(session);
@@ -174,6 +206,12 @@ export class ConsoleBridge {
         if (Object.getOwnPropertyDescriptor(globalThis, '_')?.get === this.underscoreGet) delete (globalThis as Record<string, unknown>)._;
       } catch {}
       this.underscore = false;
+    }
+    if (this.sessions.size === 0 && this.requireDefined) {
+      try {
+        delete (globalThis as Record<string, unknown>).require;
+      } catch {}
+      this.requireDefined = false;
     }
     this.exited(session);
   }
