@@ -11,7 +11,12 @@ const { renderResult } = require('../dist/src/render.js');
 const root = join(__dirname, '..');
 const runtime = mkdtempSync(join(tmpdir(), 'asyncmon-demo-'));
 const env = { ...process.env, XDG_RUNTIME_DIR: runtime, ASYNCMON_PORT: '0', ASYNCMON_TRACK: 'promises', ASYNCMON_STACKS: 'on' };
-const app = spawn(process.execPath, ['--require', join(root, 'dist/agent/register.js'), join(__dirname, 'app.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+// With a terminal the TUI owns it: the app's own output goes to a log file, or it would be
+// printed over the TUI, and the app's exit would reset the terminal the TUI put in raw mode.
+const tty = Boolean(process.stdout.isTTY && process.stdin.isTTY);
+const log = join(runtime, 'demo-app.log');
+const out = tty ? require('node:fs').openSync(log, 'a') : 'inherit';
+const app = spawn(process.execPath, ['--require', join(root, 'dist/agent/register.js'), join(__dirname, 'app.js')], { env, stdio: ['ignore', out, out] });
 const stop = () => {
   if (app.exitCode === null) app.kill();
   try {
@@ -41,7 +46,7 @@ function openTop(rec) {
 
 async function main() {
   const rec = await discover();
-  if (process.stdout.isTTY && process.stdin.isTTY) return openTop(rec);
+  if (tty) return openTop(rec);
   await new Promise((r) => setTimeout(r, 2500)); // let some trouble build up
   const client = await AgentClient.connect({ host: rec.host, port: rec.port }, { token: rec.token });
   const show = async (title, cmd, args = {}) => {

@@ -172,6 +172,19 @@ describe.skipIf(!HAVE_TMUX)(HAVE_TMUX ? 'asyncmon top in a terminal (tmux)' : 'a
     expect(pane.screen()).toContain('tui-waiter');
   });
 
+  it('Enter in the / filter applies it and does not also open the first row’s details', async () => {
+    const app = await startApp();
+    const pane = await topOn(app);
+    pane.type('/');
+    pane.type('tui-waiter');
+    pane.keys('Enter');
+    await pane.waitFor((s) => s.includes('tui-waiter') && !s.includes('filter:'), STARTUP_MS, 'the filter applied');
+    // Give a stray Enter the time to open the pane, then check it did not.
+    await pane.waitFor((s) => s.includes('tui-waiter'), STARTUP_MS);
+    expect(pane.screen()).not.toContain('waits on');
+    expect(pane.screen()).not.toContain(' details ');
+  });
+
   // Bug (view.ts detailLines → truncate): at 100 columns the pane is 43 columns inside, and the
   // line reads "waits on p6 at test/fixtures/tui-app.cjs:3…": the line number of the await,
   // the thing the pane is for, is cut off. tui-view.test.ts has the same case without a terminal.

@@ -206,7 +206,11 @@ export class WorkerBridge {
         .then(
           // The synchronous work (and the reply's clone) is what the budget counts; an eval's
           // awaits are the app's time, not the agent's.
-          (result) => this.sendTimed({ type: 'reply', id: msg.id, ok: true, result }, performance.now() - sync),
+          (result) => {
+            // What `health` (and so `check`) answers from changes with the level: not a second late.
+            if (msg.cmd === 'track') this.pushStatus();
+            this.sendTimed({ type: 'reply', id: msg.id, ok: true, result }, performance.now() - sync);
+          },
           (err: unknown) => this.sendTimed({ type: 'reply', id: msg.id, ok: false, error: errorResponse(null, err).error }, performance.now() - sync),
         )
         // Whatever happens above (an error that cannot even be turned into text), never

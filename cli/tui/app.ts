@@ -79,6 +79,7 @@ export async function top(opts: TopOptions): Promise<void> {
   let failed = false;
   /** Whether the target ever answered: one never reached is not retried for ever. */
   let reached = false;
+  let swallowEnterUntil = 0;
 
   const render = () => {
     try {
@@ -152,9 +153,13 @@ export async function top(opts: TopOptions): Promise<void> {
     }
   };
 
+  // The header says when the agent has gone quiet, so it needs the clock even without updates.
+  const ticker = setInterval(() => dispatch({ type: 'tick', now: Date.now() }), 1000);
+  ticker.unref();
   const quit = () => {
     if (quitting) return;
     quitting = true;
+    clearInterval(ticker);
     if (reconnectTimer) clearTimeout(reconnectTimer);
     client?.close();
     screen.destroy();
@@ -169,7 +174,7 @@ export async function top(opts: TopOptions): Promise<void> {
       client = c;
       reached = true;
       dispatch({ type: 'connected', pid: c.pid ?? 0, node: c.node ?? '', access: c.access ?? 'read' });
-      c.onUpdate((e: UpdateEvent) => dispatch({ type: 'update', changes: e.changes ?? {}, dropped: Number(e.dropped) || 0, now: Number(e.now) || Date.now() }));
+      c.onUpdate((e: UpdateEvent) => dispatch({ type: 'update', changes: e.changes ?? {}, dropped: Number(e.dropped) || 0, now: Number(e.now) || Date.now(), receivedAt: Date.now() }));
       c.onClose((err) => {
         client = null;
         if (quitting) return;
@@ -195,8 +200,14 @@ export async function top(opts: TopOptions): Promise<void> {
 
   screen.on('keypress', (ch: string | undefined, key: { full?: string; name?: string } | undefined) => {
     const name = key?.full ?? key?.name ?? '';
+    // One Enter comes as two key events ('return' and 'enter'): the one that closed the filter
+    // must not also open the first row's details.
+    if ((name === 'enter' || name === 'return') && Date.now() < swallowEnterUntil) return;
     if (state.mode === 'filter') {
-      if (name === 'enter' || name === 'return') dispatch({ type: 'filter-input', text: state.filterInput, done: true });
+      if (name === 'enter' || name === 'return') {
+        swallowEnterUntil = Date.now() + 50;
+        dispatch({ type: 'filter-input', text: state.filterInput, done: true });
+      }
       else if (name === 'escape') dispatch({ type: 'filter-input', text: '', done: true });
       else if (name === 'backspace') dispatch({ type: 'filter-input', text: state.filterInput.slice(0, -1), done: false });
       else if (ch && ch.length === 1 && ch >= ' ') dispatch({ type: 'filter-input', text: state.filterInput + ch, done: false });

@@ -54,7 +54,7 @@ export const BINDINGS: readonly Binding[] = [
   { keys: ['t'], label: 't', help: 'tasks as a tree', intent: { type: 'toggle-tree' }, footer: 'tree' },
   { keys: ['space'], label: 'Space', help: 'pause / resume updates', intent: { type: 'toggle-pause' }, footer: 'pause' },
   { keys: ['S-l'], label: 'L', help: 'next tracking level (tasks → resources → promises)', intent: { type: 'cycle-level' }, footer: 'level' },
-  { keys: ['S-k'], label: 'K', help: 'next stacks mode (off → on → 1 in 64)', intent: { type: 'cycle-stacks' } },
+  { keys: ['S-k'], label: 'K', help: 'next stacks mode (off → tasks → 1/64 → on)', intent: { type: 'cycle-stacks' } },
   { keys: ['?'], label: '?', help: 'this help', intent: { type: 'help' }, footer: 'help' },
   { keys: ['q', 'C-c'], label: 'q', help: 'quit', intent: { type: 'quit' }, footer: 'quit' },
 ];

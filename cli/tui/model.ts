@@ -55,6 +55,9 @@ export interface State {
   blocked: BlockedEpisode[];
   dropped: number;
   lastUpdate: number;
+  /** When the last update arrived, by the TUI's clock, and how long ago that is (see 'tick'). */
+  heardAt: number;
+  silentMs: number;
   tab: Tab;
   views: Record<Tab, TabView>;
   mode: 'normal' | 'filter' | 'confirm' | 'help';

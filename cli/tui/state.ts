@@ -13,7 +13,9 @@ import * as clean from './sanitize.js';
 export type Action =
   | { type: 'connected'; pid: number; node: string; access: string }
   | { type: 'disconnected'; message: string; attempt: number }
-  | { type: 'update'; changes: Record<string, unknown>; dropped: number; now: number }
+  | { type: 'update'; changes: Record<string, unknown>; dropped: number; now: number; receivedAt?: number }
+  /** A second passed (the app's own clock): how long the agent has been silent. */
+  | { type: 'tick'; now: number }
   | { type: 'intent'; intent: Intent; pageSize?: number }
   | { type: 'filter-input'; text: string; done: boolean }
   | { type: 'confirm'; yes: boolean }
@@ -55,6 +57,8 @@ export function initialState(target: string, status: ConnStatus = 'connecting'):
     blocked: [],
     dropped: 0,
     lastUpdate: 0,
+    heardAt: 0,
+    silentMs: 0,
     tab: 'tasks',
     views: { tasks: view(), promises: view(), resources: view(), history: view(), blocked: view() },
     mode: 'normal',
@@ -142,8 +146,12 @@ export function reduce(s: State, action: Action): { state: State; effects: Effec
     case 'disconnected':
       return { state: { ...s, conn: { status: 'reconnecting', message: action.message, attempt: action.attempt } }, effects: [] };
     case 'update':
-      if (s.paused) return { state: s, effects: [] };
-      return { state: { ...applyChanges(s, action.changes), dropped: action.dropped, lastUpdate: action.now }, effects: [] };
+      if (s.paused) return { state: { ...s, heardAt: action.receivedAt ?? s.heardAt, silentMs: 0 }, effects: [] };
+      return { state: { ...applyChanges(s, action.changes), dropped: action.dropped, lastUpdate: action.now, heardAt: action.receivedAt ?? s.heardAt, silentMs: 0 }, effects: [] };
+    case 'tick': {
+      const silentMs = s.conn.status === 'live' && s.heardAt > 0 ? Math.max(0, action.now - s.heardAt) : 0;
+      return silentMs === s.silentMs ? { state: s, effects: [] } : { state: { ...s, silentMs }, effects: [] };
+    }
     case 'where':
       return { state: { ...s, detail: { open: s.detail.open, where: action.where, error: action.error } }, effects: [] };
     case 'flash':

@@ -35,13 +35,18 @@ export function sparkline(values: number[], width: number): string {
   return v.map((x) => SPARK[Math.min(SPARK.length - 1, Math.floor((x / max) * (SPARK.length - 1)))]).join('');
 }
 
+/** Silence after which a live connection says so: three missed updates at the default interval. */
+const SILENT_MS = 3000;
+
 function connLabel(s: State, style: Style): string {
   // A lost connection outranks the last word from the agent (a stale BLOCKED, say).
   if (s.conn.status === 'live' && s.health?.status === 'blocked') return paint(style, 'red', `BLOCKED ${formatDuration(s.health.blockedMs)}`);
   if (s.conn.status === 'live' && s.health?.status === 'paused') return paint(style, 'yellow', `IN DEBUGGER ${formatDuration(s.health.blockedMs)}`);
   switch (s.conn.status) {
     case 'live':
-      return s.paused ? paint(style, 'yellow', 'paused') : paint(style, 'green', 'live');
+      if (s.paused) return paint(style, 'yellow', 'paused');
+      // Connected, but nothing has come for a while (the process is stopped, say).
+      return s.silentMs >= SILENT_MS ? paint(style, 'yellow', `no answer for ${formatDuration(Math.floor(s.silentMs / 1000) * 1000)}`) : paint(style, 'green', 'live');
     case 'connecting':
       return paint(style, 'yellow', 'connecting…');
     case 'reconnecting':
@@ -79,10 +84,13 @@ export function headerLines(s: State, width: number, style: Style): string[] {
 }
 
 export function tabBar(s: State): string {
-  return TABS.map((t, i) => {
+  const tabs = TABS.map((t, i) => {
     const label = ` ${i + 1} ${TAB_TITLES[t]} `;
     return t === s.tab ? `{inverse}${label}{/inverse}` : label;
   }).join(' ');
+  // A filter hides rows: say so, with what it keeps.
+  const filter = s.views[s.tab].filter;
+  return filter ? `${tabs}   filter: ${esc(filter)} (/ then Esc clears)` : tabs;
 }
 
 /** Widest a fixed column may get, so one long name never pushes the flexible column away. */
