@@ -76,7 +76,7 @@ export class ConsoleBridge {
           continue;
         }
         const dot = /^\s*\.(\w+)\s*$/.exec(text);
-        if (dot && DOT_COMMANDS[dot[1]]) {
+        if (dot && Object.prototype.hasOwnProperty.call(DOT_COMMANDS, dot[1])) {
           // node:repl's dot-commands (`.exit` is the session's own): they never reach JavaScript.
           if (dot[1] === 'break' || dot[1] === 'clear') s.buffer = [];
           this.send(session, DOT_COMMANDS[dot[1]] + PROMPT);

@@ -90,7 +90,7 @@ export function tabBar(s: State): string {
   }).join(' ');
   // A filter hides rows: say so, with what it keeps.
   const filter = s.views[s.tab].filter;
-  return filter ? `${tabs}   filter: ${esc(filter)} (/ then Esc clears)` : tabs;
+  return filter ? `${tabs}   filter: ${esc(filter)}` : tabs;
 }
 
 /** Widest a fixed column may get, so one long name never pushes the flexible column away. */
