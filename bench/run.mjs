@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: what asyncmon costs the process it watches, measured against budgets.
 //
-//   node bench/run.mjs [--quick] [--only http,loop,memory,listing,latency,clients,readers,attach] [--rounds N]
+//   node bench/run.mjs [--quick] [--only http,loop,memory,listing,latency,clients,readers,attach,awaits] [--rounds N]
 //                      [--settings tasks,promises,...] [--out FILE] [--no-pin] [--concurrency N]
 //                      [--client raw|agent]
 //   BENCH_NODE=/path/to/node   runs every child under that Node binary
@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { BENCH_DIR, NODE, canPin, installExitGuards, killAll, runOnce, startChild } from './lib/procs.mjs';
 import { max, median, min, round } from './lib/stats.mjs';
 import { benchAttach } from './attach.mjs';
+import { benchAwaits } from './awaits.mjs';
 import { benchLatency } from './latency.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -32,7 +33,7 @@ const option = (name, fallback) => {
 };
 
 const QUICK = flag('--quick');
-const ONLY = new Set(option('--only', 'http,loop,memory,listing,latency,clients,readers,attach').split(','));
+const ONLY = new Set(option('--only', 'http,loop,memory,listing,latency,clients,readers,attach,awaits').split(','));
 const PIN = !flag('--no-pin') && canPin();
 const OUT = resolve(option('--out', resolve(BENCH_DIR, 'results.json')));
 
@@ -50,6 +51,7 @@ const S = {
   listing: { reps: QUICK ? 1 : 5 },
   latency: { checkRuns: QUICK ? 5 : 15, blocks: QUICK ? 1 : 3 },
   attach: { runs: QUICK ? 3 : 7 },
+  awaits: { runs: QUICK ? 1 : 3 },
   // 64 dashboards asking ps ten times a second, as 16 connections (the agent's limit) at 40/s.
   clients: { connections: 16, perSecond: 40, durationMs: QUICK ? 5000 : 20_000, rounds: QUICK ? 1 : 2 },
   // 16 read-only clients (the agent's connection limit) sending expensive commands back to back,
@@ -526,6 +528,14 @@ function report(res) {
       `(min ${a.openMinMs}, max ${a.openMaxMs}) over ${a.runs} attaches; attach wall time (Node start-up included) median ${a.wallMedianMs} ms`);
     lines.push('');
   }
+  if (res.awaits) {
+    for (const z of res.awaits.sizes) {
+      const last = z.samples[z.samples.length - 1];
+      lines.push(`Awaits (${z.heapUsedMB} MB heap, ${last.snapshotMB} MB snapshot, ${last.chains} chains): the host paused median ${z.pauseMedianMs} ms; ` +
+        `whole answer median ${z.wallMedianMs} ms; host RSS ${last.rssBeforeMB} → ${last.rssAfterMB} MB`);
+    }
+    lines.push('');
+  }
   const busiest = Math.max(res.loadAverage.start, res.loadAverage.end);
   if (busiest > res.cpus * 0.75) {
     lines.push(`NOTE: the machine was busy (1-min load average ${res.loadAverage.start} at start, ${res.loadAverage.end} at end, ` +
@@ -576,6 +586,10 @@ async function main() {
   if (ONLY.has('attach')) {
     log(`attach: the inspector's open window, ${S.attach.runs} attaches to fresh plain apps`);
     res.attach = await benchAttach(S.attach);
+  }
+  if (ONLY.has('awaits')) {
+    log(`awaits: the host's pause for a heap snapshot, 10 MB and 100 MB heaps, ${S.awaits.runs} runs each`);
+    res.awaits = await benchAwaits(S.awaits);
   }
   res.node = res.http?.node ?? null;
   if (!res.node) {
