@@ -1,10 +1,11 @@
 import { readFileSync, statSync } from 'node:fs';
 import { ENV } from '../src/defaults.js';
-import { scanDiscovery } from '../src/discovery.js';
+import { isAlive, scanDiscovery } from '../src/discovery.js';
 import type { DiscoveryRecord } from '../src/discovery.js';
 import { AsyncmonError } from '../src/errors.js';
 import { describe } from './client.js';
 import type { Address } from './client.js';
+import { whyNotNode } from './proc-info.js';
 
 /** A resolved target: where to connect, with which token, and what discovery said about it. */
 export interface Target {
@@ -71,7 +72,12 @@ export function resolveTarget(spec: string | undefined, tokenOverride?: string):
   if (/^\d+$/.test(spec)) {
     const pid = Number(spec);
     const record = agents.find((a) => a.pid === pid);
-    if (!record) throw new AsyncmonError('NO_TARGET', `no agent in process ${pid}: is it running with asyncmon? (asyncmon attach ${pid} loads one)${why}`);
+    if (!record) {
+      // Say what is true: no such process, or one that is not Node, cannot have an agent attached.
+      if (!isAlive(pid)) throw new AsyncmonError('NO_TARGET', `no process ${pid}${why}`);
+      const notNode = whyNotNode(pid);
+      throw new AsyncmonError('NO_TARGET', `no agent in process ${pid}${notNode ? ` (${notNode})` : `: is it running with asyncmon? (asyncmon attach ${pid} loads one)`}${why}`);
+    }
     return fromRecord(record, token);
   }
   const m = /^(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(spec);

@@ -125,7 +125,7 @@ export function renderPromises(r: PromisesResult, width = 80): string {
   if (r.level !== 'promises') return `promises are not tracked at level ${r.level}: track promises (add "on" for creation sites)`;
   if (r.newest.total === 0) return 'no pending promises';
   const lines = [
-    `${r.newest.total} pending promises${r.evicted > 0 ? ` (${r.evicted} evicted: tracking is capped)` : ''}`,
+    `${r.newest.total} pending promise${r.newest.total === 1 ? '' : 's'}${r.evicted > 0 ? ` (${r.evicted} evicted: tracking is capped)` : ''}`,
     '',
     renderTable(
       [

@@ -4,6 +4,7 @@
  * without a terminal), `help` that cuts its descriptions at the end, and addresses printed as
  * `-t` takes them. Real processes; `top` runs in tmux, which gives it a terminal.
  */
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -84,6 +85,19 @@ describe('exit codes a script can trust', () => {
 });
 
 describe('what a newcomer reads', () => {
+  it('-t <pid> says what is true: no such process, or not Node, instead of suggesting attach', async () => {
+    const env = { XDG_RUNTIME_DIR: cleanups.runtimeDir() };
+    const none = await runCli(['ps', '-t', '999999'], { env });
+    expect(none.code, show(none)).toBe(2);
+    expect(none.stderr).toContain('no process 999999');
+    expect(none.stderr).not.toContain('attach');
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    cleanups.add(() => sleeper.kill('SIGKILL'));
+    const notNode = await runCli(['ps', '-t', String(sleeper.pid)], { env });
+    expect(notNode.code, show(notNode)).toBe(2);
+    expect(notNode.stderr).toMatch(/no agent in process \d+ \(its executable is \S*sleep, not node or nodejs\)/);
+  });
+
   it('a duration without a unit is refused, and an out-of-range value says the range', async () => {
     const env = { XDG_RUNTIME_DIR: cleanups.runtimeDir() };
     const age = await runCli(['check', '--max-task-age', '30'], { env });

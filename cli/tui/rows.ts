@@ -53,7 +53,8 @@ function baseRows(s: State, tab: Tab): Row[] {
       return s.tree ? treeRows(s.tasks) : s.tasks.map((t) => taskRow(t));
     case 'promises':
       return s.promiseGroups.map((g, i) => {
-        const site = g.site ? formatSite(g.site) : g.note && !/track promises on$/.test(g.note) ? `(${g.note})` : '(no stack: press K for stacks)';
+        // Only a live view whose stacks are off can be told to turn them on (a dump cannot).
+        const site = g.site ? formatSite(g.site) : g.note && !/track promises on$/.test(g.note) ? `(${g.note})` : s.conn.status !== 'file' && (s.stacks ?? 'off') === 'off' ? '(no stack: press K for stacks)' : '(no stack)';
         return { id: `g${i}`, cells: [String(g.count), formatDuration(g.oldestMs), site], keys: [g.count, g.oldestMs, site] };
       });
     case 'resources': {
