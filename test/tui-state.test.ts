@@ -561,6 +561,14 @@ describe('tree', () => {
     expect(names(s)[1]).toBe('root-b');
   });
 
+  it('says so when no task nests, so t does not seem to do nothing', () => {
+    const flat = press(live([task(1, 'a'), task(2, 'b')]), { type: 'toggle-tree' }).state;
+    expect(flat.tree).toBe(true);
+    expect(flat.flash).toBe('tree view: no task runs inside another, so the tree is the same as the list');
+    const nested = press(live([task(1, 'a'), task(2, 'b', { parentId: 1 })]), { type: 'toggle-tree' }).state;
+    expect(nested.flash).toBeNull();
+  });
+
   it('survives a parent cycle', () => {
     const s = press(live([task(1, 'a', { parentId: 2 }), task(2, 'b', { parentId: 1 }), task(3, 'c')]), { type: 'toggle-tree' }).state;
     expect(() => tableLines(s, 80, 20)).not.toThrow();

@@ -222,8 +222,11 @@ function reduceIntent(s: State, intent: Intent, pageSize: number): { state: Stat
       if (!id || (s.tab !== 'tasks' && s.tab !== 'resources')) return none({ ...s, flash: 'select a task or a handle to cancel' });
       return none({ ...s, mode: 'confirm', confirm: { id, label: describeSelected(s, id) } });
     }
-    case 'toggle-tree':
-      return none({ ...s, tree: !s.tree });
+    case 'toggle-tree': {
+      // Without nesting the tree looks just like the list: say so, or `t` seems to do nothing.
+      const nests = s.tasks.some((t) => t.parentId !== null || t.children > 0);
+      return none({ ...s, tree: !s.tree, flash: !s.tree && !nests ? 'tree view: no task runs inside another, so the tree is the same as the list' : s.flash });
+    }
     case 'toggle-pause': {
       const paused = !s.paused;
       return { state: { ...s, paused }, effects: s.conn.status === 'file' ? [] : [{ type: 'watch', action: paused ? 'pause' : 'resume' }] };
