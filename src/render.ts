@@ -192,6 +192,7 @@ export function renderHistory(page: Page<HistoryEntry>, width = 80): string {
     renderTable<HistoryEntry>(
       [
         { header: 'ID', cell: (h) => String(h.id), right: true },
+        { header: 'KIND', cell: (h) => h.kind },
         { header: 'OUTCOME', cell: (h) => h.outcome },
         { header: 'TOOK', cell: (h) => formatDuration(h.durationMs), right: true },
         { header: 'NAME', cell: (h) => truncate(h.name, NAME_WIDTH) },

@@ -20,7 +20,7 @@ export const COLUMNS: Record<Tab, ColumnDef[]> = {
   tasks: [{ header: 'ID', right: true }, { header: 'KIND' }, { header: 'AGE', right: true }, { header: 'NAME' }, { header: 'WAITS ON / CREATED AT', flex: true }],
   promises: [{ header: 'COUNT', right: true }, { header: 'OLDEST', right: true }, { header: 'CREATED AT', flex: true }],
   resources: [{ header: 'ID', right: true }, { header: 'KIND' }, { header: 'DETAIL' }, { header: 'CALLBACK / SITE', flex: true }],
-  history: [{ header: 'ID', right: true }, { header: 'OUTCOME' }, { header: 'TOOK', right: true }, { header: 'NAME' }, { header: 'DETAIL', flex: true }],
+  history: [{ header: 'ID', right: true }, { header: 'KIND' }, { header: 'OUTCOME' }, { header: 'TOOK', right: true }, { header: 'NAME' }, { header: 'DETAIL', flex: true }],
   blocked: [{ header: 'WHEN' }, { header: 'FOR', right: true }, { header: 'IN', flex: true }],
 };
 
@@ -75,7 +75,7 @@ function baseRows(s: State, tab: Tab): Row[] {
     case 'history':
       return s.history.map((h) => {
         const detail = h.outcome === 'cancelled' ? `by ${h.cancelledBy ?? '?'}${h.reason ? `: ${h.reason}` : ''}` : (h.error ?? '');
-        return { id: `h${h.id}`, cells: [String(h.id), h.outcome, formatDuration(h.durationMs), h.name, detail], keys: [h.id, h.outcome, h.durationMs, h.name, detail] };
+        return { id: `h${h.id}`, cells: [String(h.id), h.kind, h.outcome, formatDuration(h.durationMs), h.name, detail], keys: [h.id, h.kind, h.outcome, h.durationMs, h.name, detail] };
       });
     case 'blocked':
       return s.blocked.map((b, i) => {
