@@ -36,8 +36,9 @@ function more<T>(page: Page<T>, what: string): string {
   return rest > 0 ? `\n… and ${rest} more ${what}` : '';
 }
 
-function stacksText(stacks: TrackerStatus['stacks']): string {
-  return typeof stacks === 'number' ? `1 in ${stacks}` : stacks;
+/** A stacks mode as everywhere else spells it: off, tasks, on, or 1/64. */
+export function stacksText(stacks: TrackerStatus['stacks']): string {
+  return typeof stacks === 'number' ? `1/${stacks}` : stacks;
 }
 
 export function renderTasks(page: Page<TaskInfo>, width = 80): string {

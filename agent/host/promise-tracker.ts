@@ -450,6 +450,6 @@ export class PromiseTracker {
 function noStackNote(mode: StacksMode): string {
   if (mode === 'off') return 'no stack: track promises on';
   if (mode === 'tasks') return 'no stack: made outside a task; track promises on';
-  if (typeof mode === 'number') return `no stack: not sampled (1 in ${mode}); track promises on`;
+  if (typeof mode === 'number') return `no stack: not sampled (1/${mode}); track promises on`;
   return 'no stack: made before stacks were on';
 }

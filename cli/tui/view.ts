@@ -1,5 +1,5 @@
 import { formatCallback, formatChain, formatDuration, formatFrame, formatSite } from '../../src/format.js';
-import { blockedTaskText } from '../../src/render.js';
+import { blockedTaskText, stacksText } from '../../src/render.js';
 import { truncate, truncateStart } from '../../src/table.js';
 import { footerText, helpLines } from './keys.js';
 import { COLUMNS, rowsFor } from './rows.js';
@@ -58,8 +58,10 @@ function connLabel(s: State, style: Style): string {
 
 /** Two header lines, plus a third when the loop is blocked or something needs saying. */
 export function headerLines(s: State, width: number, style: Style): string[] {
-  const stacks = typeof s.stacks === 'number' ? `1/${s.stacks}` : (s.stacks ?? '-');
-  const line1 = `asyncmon  ${esc(s.target)}  pid ${s.pid ?? '-'}  ${s.node ?? ''}  up ${formatDuration(s.uptimeMs)}  level ${s.level ?? '-'}  stacks ${stacks}`;
+  const stacks = s.stacks === null ? '-' : stacksText(s.stacks);
+  // The target is often the pid itself: say it once.
+  const who = s.pid !== null && s.target === String(s.pid) ? `pid ${s.pid}` : `${esc(s.target)}  pid ${s.pid ?? '-'}`;
+  const line1 = `asyncmon  ${who}  ${s.node ?? ''}  up ${formatDuration(s.uptimeMs)}  level ${s.level ?? '-'}  stacks ${stacks}`;
   const d = s.loop?.delayMs;
   const elu = s.loop ? `${(s.loop.utilization * 100).toFixed(0)}%` : '-';
   const counts = `tasks ${s.taskTotal}  promises ${s.promiseTotal}  handles ${s.handles.length}${s.dropped ? `  dropped ${s.dropped}` : ''}`;
