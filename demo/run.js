@@ -44,13 +44,16 @@ function openTop(rec) {
   });
 }
 
+/** Bold on a terminal that wants colour; plain in a pipe or with NO_COLOR. */
+const bold = (text) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[1m${text}\x1b[0m` : text);
+
 async function main() {
   const rec = await discover();
   if (tty) return openTop(rec);
   await new Promise((r) => setTimeout(r, 2500)); // let some trouble build up
   const client = await AgentClient.connect({ host: rec.host, port: rec.port }, { token: rec.token });
   const show = async (title, cmd, args = {}) => {
-    console.log(`\n\x1b[1m$ asyncmon ${title}\x1b[0m`);
+    console.log(bold(`\n$ asyncmon ${title}`));
     console.log(renderResult(cmd, await client.call(cmd, args)));
   };
   await show('ps', 'ps');

@@ -382,7 +382,8 @@ describe('npm run demo without a terminal', () => {
     // The heap's view: the hanging handler at its line, and the queue's waiters.
     expect(out).toMatch(/› handleUser \(demo\/app\.js:\d+:\d+\)/);
     expect(out).toMatch(/› runJob \(demo\/app\.js:\d+:\d+\)/);
-    // No token is printed, and nothing says to connect to an app that is gone.
+    // Piped: no escape codes. No token is printed, and nothing says to connect to an app that is gone.
+    expect(out).not.toContain('\u001b[');
     expect(out).not.toMatch(/auth [0-9a-f]{16,}/);
     const pid = Number(/The demo app \(pid (\d+)\) has been stopped/.exec(out)?.[1]);
     expect(pid).toBeGreaterThan(0);
