@@ -575,6 +575,30 @@ describe('tree', () => {
   });
 });
 
+describe('quick presses and status messages', () => {
+  it('two fast K presses go two steps (the new mode is shown before the agent confirms)', () => {
+    let s = live([task(1, 'a')]);
+    const first = press(s, { type: 'cycle-stacks' });
+    s = first.state;
+    const second = press(s, { type: 'cycle-stacks' });
+    expect([first.effects[0], second.effects[0]]).toEqual([
+      { type: 'track', level: 'tasks', stacks: 'tasks' },
+      { type: 'track', level: 'tasks', stacks: '64' },
+    ]);
+    expect(second.state.stacks).toBe(64);
+  });
+
+  it('a status message goes away after 5 s of ticks', () => {
+    let s = { ...live([task(1, 'a')]), flash: 'cancelled task 1' };
+    s = reduce(s, { type: 'tick', now: 1_000 }).state;
+    expect(s.flash).toBe('cancelled task 1');
+    s = reduce(s, { type: 'tick', now: 5_999 }).state;
+    expect(s.flash).toBe('cancelled task 1');
+    s = reduce(s, { type: 'tick', now: 6_000 }).state;
+    expect(s.flash).toBeNull();
+  });
+});
+
 describe('connection, help and quit', () => {
   it('says live on connect, reconnecting with the attempt after a loss', () => {
     let s = initialState('1234');

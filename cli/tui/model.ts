@@ -58,6 +58,8 @@ export interface State {
   /** When the last update arrived, by the TUI's clock, and how long ago that is (see 'tick'). */
   heardAt: number;
   silentMs: number;
+  /** When the status message was first shown (see 'tick'). */
+  flashAt: number;
   tab: Tab;
   views: Record<Tab, TabView>;
   mode: 'normal' | 'filter' | 'confirm' | 'help';

@@ -59,6 +59,7 @@ export function initialState(target: string, status: ConnStatus = 'connecting'):
     lastUpdate: 0,
     heardAt: 0,
     silentMs: 0,
+    flashAt: 0,
     tab: 'tasks',
     views: { tasks: view(), promises: view(), resources: view(), history: view(), blocked: view() },
     mode: 'normal',
@@ -137,6 +138,8 @@ function withView(s: State, patch: Partial<TabView>): State {
 
 const LEVEL_CYCLE: Level[] = ['tasks', 'resources', 'promises'];
 const STACKS_CYCLE = ['off', 'tasks', '64', 'on'];
+/** How long a status message stays in the header. */
+const FLASH_MS = 5000;
 
 /** The reducer: returns the next state and the effects the app loop should perform. */
 export function reduce(s: State, action: Action): { state: State; effects: Effect[] } {
@@ -150,7 +153,13 @@ export function reduce(s: State, action: Action): { state: State; effects: Effec
       return { state: { ...applyChanges(s, action.changes), dropped: action.dropped, lastUpdate: action.now, heardAt: action.receivedAt ?? s.heardAt, silentMs: 0 }, effects: [] };
     case 'tick': {
       const silentMs = s.conn.status === 'live' && s.heardAt > 0 ? Math.max(0, action.now - s.heardAt) : 0;
-      return silentMs === s.silentMs ? { state: s, effects: [] } : { state: { ...s, silentMs }, effects: [] };
+      // A status message is shown for FLASH_MS from the first tick that sees it.
+      let { flash, flashAt } = s;
+      if (!flash) flashAt = 0;
+      else if (flashAt === 0) flashAt = action.now;
+      else if (action.now - flashAt >= FLASH_MS) [flash, flashAt] = [null, 0];
+      if (silentMs === s.silentMs && flash === s.flash && flashAt === s.flashAt) return { state: s, effects: [] };
+      return { state: { ...s, silentMs, flash, flashAt }, effects: [] };
     }
     case 'where':
       return { state: { ...s, detail: { open: s.detail.open, where: action.where, error: action.error } }, effects: [] };
@@ -235,10 +244,15 @@ function reduceIntent(s: State, intent: Intent, pageSize: number): { state: Stat
     case 'cycle-stacks': {
       if (s.conn.status === 'file' || s.readOnly) return none({ ...s, flash: s.readOnly ? 'read-only: track needs control access' : 'a dump is read-only' });
       const level = s.level ?? 'tasks';
-      if (intent.type === 'cycle-level') return { state: s, effects: [{ type: 'track', level: LEVEL_CYCLE[(LEVEL_CYCLE.indexOf(level) + 1) % LEVEL_CYCLE.length] }] };
+      // The new mode is shown at once, so a second press goes one step further, not the same one.
+      if (intent.type === 'cycle-level') {
+        const next = LEVEL_CYCLE[(LEVEL_CYCLE.indexOf(level) + 1) % LEVEL_CYCLE.length];
+        return { state: { ...s, level: next }, effects: [{ type: 'track', level: next }] };
+      }
       const current = String(s.stacks ?? 'off');
       const i = STACKS_CYCLE.indexOf(current);
-      return { state: s, effects: [{ type: 'track', level, stacks: STACKS_CYCLE[(i + 1) % STACKS_CYCLE.length] }] };
+      const stacks = STACKS_CYCLE[(i + 1) % STACKS_CYCLE.length];
+      return { state: { ...s, stacks: /^\d+$/.test(stacks) ? Number(stacks) : (stacks as StacksMode) }, effects: [{ type: 'track', level, stacks }] };
     }
     case 'help':
       return none({ ...s, mode: 'help' });
