@@ -394,3 +394,14 @@ describe('sparkline', () => {
     expect(sparkline([1, 2, 3], 0)).toBe('');
   });
 });
+
+describe('the reversed natural order', () => {
+  it('shows an arrow on the first column when no column is sorted', () => {
+    const s = initialState('t', 'live');
+    s.views.tasks = { ...s.views.tasks, sortColumn: -1, sortDesc: true };
+    expect(tableLines(s, 80, 10)[0]).toContain('ID▼');
+    s.views.tasks = { ...s.views.tasks, sortDesc: false };
+    expect(tableLines(s, 80, 10)[0]).not.toMatch(/[▼▲]/);
+  });
+});
+

@@ -126,8 +126,10 @@ export function tableLines(s: State, width: number, height: number): string[] {
   const right = COLUMNS[s.tab].map((c) => c.right === true);
   // Sites are cut from the left: the file name and line are what matter.
   const keepEnd = COLUMNS[s.tab].map((c) => c.flex === true);
-  const sortMark = view.sortColumn >= 0 ? (view.sortDesc ? '▼' : '▲') : '';
-  const headers = COLUMNS[s.tab].map((c, i) => (i === view.sortColumn ? c.header + sortMark : c.header));
+  // The arrow sits on the sort column; the natural order reversed puts it on the first one.
+  const sortMark = view.sortColumn >= 0 ? (view.sortDesc ? '▼' : '▲') : view.sortDesc ? '▼' : '';
+  const marked = view.sortColumn >= 0 ? view.sortColumn : 0;
+  const headers = COLUMNS[s.tab].map((c, i) => (i === marked && sortMark ? c.header + sortMark : c.header));
   const widths = layoutColumns(s.tab, rows, width, headers);
   const out = [`{bold}${esc(line(headers, widths, right, width))}{/bold}`];
   const visible = Math.max(1, height - 1);
