@@ -26,11 +26,21 @@ export function truncateWords(text: string, width: number): string {
   return (space > width / 2 ? room.slice(0, space).replace(/[,;:]$/, '') : room) + '…';
 }
 
-/** Cuts `text` to `width` characters from the left (`…/dir/file.js:12:3`): ends matter in paths. */
+/**
+ * Cuts `text` to `width` characters from the left (`…/dir/file.js:12:3`): ends matter in paths.
+ * A site (`runJob (demo/app.js:26:33)`, maybe after a label) keeps its function: the path
+ * inside the parentheses is what gets cut, `runJob (…/app.js:26:33)`.
+ */
 export function truncateStart(text: string, width: number): string {
   if (width <= 0) return '';
   const clean = String(text ?? '').replace(/[\r\n\t]+/g, ' ');
-  return clean.length <= width ? clean : width === 1 ? '…' : '…' + clean.slice(clean.length - width + 1);
+  if (clean.length <= width) return clean;
+  const site = /^(.*?\S) \(([^()]*:\d+(?::\d+)?)\)$/.exec(clean);
+  if (site && site[1].length <= width / 2) {
+    const room = width - site[1].length - 3; // " (" and ")"
+    if (room >= 8) return `${site[1]} (…${site[2].slice(site[2].length - room + 1)})`;
+  }
+  return width === 1 ? '…' : '…' + clean.slice(clean.length - width + 1);
 }
 
 /**

@@ -140,3 +140,12 @@ describe('formatSite', () => {
     expect(formatSite({ fn: '', file: `file://${cwd}/b.mjs`, line: 5, column: 6 })).toBe('b.mjs:5:6');
   });
 });
+
+describe('truncateStart on sites', () => {
+  it('cuts the path inside the parentheses and keeps the function and the line', async () => {
+    const { truncateStart } = await import('../src/table.js');
+    expect(truncateStart('runJob (demo/some/long/path/app.js:26:33)', 28)).toBe('runJob (…/path/app.js:26:33)');
+    expect(truncateStart('runJob (demo/app.js:26:33)', 40)).toBe('runJob (demo/app.js:26:33)');
+    expect(truncateStart('/very/long/path/without/function/file.js:1:2', 20)).toBe('…unction/file.js:1:2');
+  });
+});

@@ -100,3 +100,15 @@ describe('footer and help are generated from the bindings', () => {
     }
   });
 });
+
+describe('the footer at a width', () => {
+  it('keeps whole keys that fit, help and quit first, and never cuts one in the middle', () => {
+    const full = footerText();
+    const at80 = footerText(80);
+    expect(at80.length).toBeLessThanOrEqual(80);
+    expect(at80.startsWith('? help  q quit')).toBe(true);
+    expect(full.startsWith(at80)).toBe(true);
+    // What follows the cut starts a new key: the cut falls between two of them.
+    expect(full.slice(at80.length).startsWith('  ')).toBe(true);
+  });
+});

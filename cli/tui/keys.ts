@@ -71,13 +71,20 @@ export function intentFor(name: string, ch?: string): Intent | null {
 }
 
 /** The footer line: the bindings marked for it. */
-export function footerText(): string {
-  // Help and quit first: on a narrow screen the end of the line is what gets cut.
+export function footerText(width = Infinity): string {
+  // Help and quit first; what does not fit is left out whole (never cut in the middle of a
+  // key): `? help` lists everything.
   const first = (b: Binding) => (b.intent.type === 'help' || b.intent.type === 'quit' ? 0 : 1);
-  return BINDINGS.filter((b) => b.footer)
+  const items = BINDINGS.filter((b) => b.footer)
     .sort((a, b) => first(a) - first(b))
-    .map((b) => `${b.label} ${b.footer}`)
-    .join('  ');
+    .map((b) => `${b.label} ${b.footer}`);
+  let line = '';
+  for (const item of items) {
+    const next = line ? `${line}  ${item}` : item;
+    if (next.length > width) break;
+    line = next;
+  }
+  return line;
 }
 
 /** The help screen's lines. */

@@ -233,7 +233,7 @@ export function detailLines(s: State, id: string | null, width: number): string[
 export function footerLine(s: State, width: number): string {
   if (s.mode === 'filter') return esc(truncate(`filter: ${s.filterInput}▏  (Enter to keep, Esc to clear)`, width));
   if (s.mode === 'confirm' && s.confirm) return esc(truncate(`cancel ${s.confirm.label}? y / n`, width));
-  return esc(truncate(footerText(), width));
+  return esc(footerText(width));
 }
 
 export function helpText(): string {
