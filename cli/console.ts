@@ -90,11 +90,21 @@ export async function consoleSession(opts: TargetOptions): Promise<void> {
       throw err;
     }
     // The agent prints the prompt; readline only edits the line.
-    process.stdout.write(`${cleanText(greeting, true)}asyncmon> `);
-    const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY, historySize: 500, prompt: '' });
-    // What the agent sends is shown without control characters (its own output has none).
+    process.stdout.write(cleanText(greeting, true));
+    // The agent sends its prompt after each answer; readline is given it, so that it redraws
+    // the prompt when it rewrites the line (↑ for history, Tab), instead of erasing it.
+    const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY, historySize: 500, prompt: 'asyncmon> ' });
+    rl.prompt(true);
     socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => process.stdout.write(cleanText(chunk, true)));
+    socket.on('data', (chunk: string) => {
+      // What the agent sends is shown without control characters (its own output has none).
+      const text = cleanText(chunk, true);
+      const prompt = /(?:^|\n)(asyncmon> |> |\.\.\. )$/.exec(text);
+      if (!prompt) return void process.stdout.write(text);
+      process.stdout.write(text.slice(0, text.length - prompt[1].length));
+      rl.setPrompt(prompt[1]);
+      rl.prompt(true);
+    });
     rl.on('line', (line) => socket.write(line + '\n'));
     rl.on('close', () => socket.end());
     await new Promise<void>((resolve) => {

@@ -81,7 +81,23 @@ describe('exit codes a script can trust', () => {
     const unreachable = await topExit(['-t', `127.0.0.1:${port}`, '--token-file', file], dir);
     expect(unreachable.code, unreachable.screen).toBe(3);
   });
-  if (!HAVE_TMUX) console.log('skipped the top exit-code test: tmux is not installed');
+  if (!HAVE_TMUX) console.log('skipped the top exit-code and console prompt tests: tmux is not installed');
+
+  (HAVE_TMUX ? it : it.skip)('asyncmon console keeps its prompt when ↑ recalls a line', async () => {
+    const dir = cleanups.runtimeDir();
+    await cleanups.fixture('cli-app.cjs', { runtimeDir: dir });
+    const pane = new TmuxPane('asyncmon-console');
+    cleanups.add(() => pane.kill());
+    pane.start(`${[process.execPath, CLI, 'console'].map(shellQuote).join(' ')}; sleep 30`, { cwd: ROOT, env: { XDG_RUNTIME_DIR: dir, NODE_OPTIONS: '' } });
+    await pane.waitFor(/^asyncmon>\s*$/m, 15_000, 'the prompt');
+    pane.type('health');
+    pane.keys('Enter');
+    await pane.waitFor((s) => /✓ ok[\s\S]*\n\s*asyncmon>\s*$/.test(s.trimEnd()), 15_000, 'the answer and a new prompt');
+    pane.keys('Up');
+    const screen = await pane.waitFor(/^asyncmon> health$/m, 15_000, 'the recalled line after its prompt');
+    expect(screen).toMatch(/^asyncmon> health$/m);
+    pane.keys('C-c');
+  });
 });
 
 describe('what a newcomer reads', () => {

@@ -589,7 +589,7 @@ describe('quick presses and status messages', () => {
   });
 
   it('a status message goes away after 5 s of ticks', () => {
-    let s = { ...live([task(1, 'a')]), flash: 'cancelled task 1' };
+    let s: State = { ...live([task(1, 'a')]), flash: 'cancelled task 1' };
     s = reduce(s, { type: 'tick', now: 1_000 }).state;
     expect(s.flash).toBe('cancelled task 1');
     s = reduce(s, { type: 'tick', now: 5_999 }).state;
