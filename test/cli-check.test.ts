@@ -9,7 +9,7 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { Cleanups, cliIn, json, runCli, show, waitForHealth } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
-import { markedLine } from './helpers/wire.js';
+import { closedPort, markedLine } from './helpers/wire.js';
 import { evaluate } from '../cli/check.js';
 import type { HealthResult, TaskInfo } from '../src/model.js';
 
@@ -33,14 +33,6 @@ function failures(r: CliResult): string[] {
   return r.stdout.split('\n').filter((l) => l.startsWith('✗ ') && !/^✗ pid \d+: /.test(l));
 }
 
-/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 /** A server that accepts connections and never says a word. */
 async function silentServer(): Promise<{ server: Server; port: number }> {

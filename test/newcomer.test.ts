@@ -6,25 +6,15 @@
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, Cleanups, cliIn, json, ok, runCli, show, waitForHealth } from './helpers/cli.js';
 import { ROOT } from './helpers/child.js';
 import { HAVE_TMUX, TmuxPane, shellQuote } from './helpers/tmux.js';
-import { openText } from './helpers/wire.js';
+import { closedPort, openText } from './helpers/wire.js';
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
 
-/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 /** Runs `asyncmon top …args` in a tmux pane and resolves with its exit code. */
 async function topExit(args: string[], runtime: string): Promise<{ code: number; screen: string }> {
