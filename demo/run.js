@@ -60,7 +60,7 @@ async function main() {
   const tasks = await client.call('ps', {});
   const hung = tasks.items.find((t) => t.kind === 'http-server' && t.name.startsWith('GET /users'));
   if (hung) await show(`where ${hung.id}`, 'where', { id: String(hung.id) });
-  await show('awaits', 'awaits', { limit: 4 });
+  await show('awaits', 'awaits', { limit: 6 });
   await show('promises', 'promises', { limit: 5 });
   await show('handles', 'handles', { limit: 8 });
   const sync = tasks.items.find((t) => t.name === 'sync-users');

@@ -50,8 +50,10 @@ export async function takeAwaits(
       const t = performance.now();
       graph = awaitGraph(parser.end());
       analysisMs += performance.now() - t;
-      // Chains with a request first (what users look for), then the longest.
-      chains = [...graph.chains].sort((a, b) => Number(b.hints.length > 0) - Number(a.hints.length > 0) || b.frames.length - a.frames.length).slice(0, opts.limit);
+      // Chains with a request first (what users look for), then those of a task, then the
+      // longest; between equals, the order of the heap.
+      const rank = (c: AwaitChain) => (c.hints.some((h) => h.kind === 'request') ? 2 : c.hints.length > 0 ? 1 : 0);
+      chains = [...graph.chains].sort((a, b) => rank(b) - rank(a) || b.frames.length - a.frames.length).slice(0, opts.limit);
       const ids: number[] = [];
       for (const c of chains) for (const f of c.frames) if (ids.length < MAX_LOCATED) ids.push(f.nodeId);
       for (const cy of graph.cycles) for (const f of cy.frames) if (ids.length < MAX_LOCATED) ids.push(f.nodeId);
