@@ -36,7 +36,7 @@ export const DEFAULTS = {
   heartbeatMs: 50,
   staleMs: 300,
   /** `awaits`: refused above this heap (the worker parses the snapshot), chains shown at most, and how long one snapshot answers for. */
-  awaitsMaxHeapBytes: 512 * 1024 * 1024,
+  awaitsMaxHeapBytes: 256 * 1024 * 1024,
   awaitsChains: 200,
   awaitsReuseMs: 2_000,
   /** Blocked episodes kept for `stats`. */

@@ -313,8 +313,10 @@ export interface HelpEntry {
 /** One suspended async function, at the line it is suspended on (`awaits`). */
 export interface SuspendedFrame {
   fn: string;
-  /** Where it is suspended (source-mapped), or null when the inspector could not say. */
+  /** Where it is suspended (source-mapped), or null when it was not looked up or could not be. */
   site: Frame | null;
+  /** Without `site`: where its function starts, from the snapshot. */
+  start?: Frame;
   asyncGenerator: boolean;
 }
 

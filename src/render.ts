@@ -247,15 +247,15 @@ function suspendedLines(frames: SuspendedFrame[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < frames.length; ) {
     const f = frames[i];
-    const lib = f.site?.lib;
+    const lib = (f.site ?? f.start)?.lib;
     if (lib) {
       let j = i;
-      while (j < frames.length && frames[j].site?.lib === lib) j++;
+      while (j < frames.length && (frames[j].site ?? frames[j].start)?.lib === lib) j++;
       out.push(j - i > 1 ? `    … ${j - i} frames in ${lib}` : `    ${f.fn || '<anonymous>'} (${lib})`);
       i = j;
       continue;
     }
-    out.push(`  › ${f.site ? formatSite(f.site) : `${f.fn || '<anonymous>'} (line unknown)`}`);
+    out.push(`  › ${f.site ? formatSite(f.site) : f.start ? `${formatSite(f.start)}, the function's start (not looked up)` : `${f.fn || '<anonymous>'} (line unknown)`}`);
     i++;
   }
   return out;

@@ -167,7 +167,9 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
   const worker = markOwn(
     new Worker(workerPath(), {
       workerData: { config, beats },
-      resourceLimits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 16 },
+      // The old generation may grow to hold a heap snapshot's strings while `awaits` parses one
+      // (the typed arrays are outside it); the agent uses a few MB of it otherwise.
+      resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16 },
       stdout: false,
       stderr: false,
       env: {},

@@ -12,6 +12,9 @@ export interface SuspendedAt {
   column: number;
 }
 
+/** How long the suspended lines may take to look up, per answer. */
+const LOCATE_BUDGET_MS = 1500;
+
 /** One inspector call as a promise; errors become AsyncmonErrors. */
 function post<T>(session: Session, method: string, params: object = {}): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -74,8 +77,11 @@ export class HeapCapture {
     if (nodeIds.length === 0) return out;
     const scripts = await this.scriptUrls(session);
     const group = 'asyncmon-awaits';
+    const started = performance.now();
     try {
       for (const nodeId of nodeIds) {
+        // Each lookup walks the heap: past the budget the rest keep their function's start.
+        if (performance.now() - started > LOCATE_BUDGET_MS) break;
         try {
           const { result } = await post<{ result: { objectId?: string } }>(session, 'HeapProfiler.getObjectByHeapObjectId', { objectId: String(nodeId), objectGroup: group });
           if (!result.objectId) continue;

@@ -223,7 +223,10 @@ function main(): void {
   const capture = new HeapCapture();
   let lastAwaits: { at: number; limit: number; value: Promise<AwaitsResult> } | null = null;
   const awaits = (limit: number, by: string): Promise<AwaitsResult> => {
-    if (lastAwaits && lastAwaits.limit >= limit && (lastAwaits.at === Infinity || Date.now() - lastAwaits.at < DEFAULTS.awaitsReuseMs)) return lastAwaits.value;
+    if (lastAwaits && lastAwaits.limit >= limit && (lastAwaits.at === Infinity || Date.now() - lastAwaits.at < DEFAULTS.awaitsReuseMs)) {
+      // A bigger answer serves a smaller ask: only as many chains as asked for.
+      return lastAwaits.value.then((r) => (r.chains.length > limit ? { ...r, chains: r.chains.slice(0, limit) } : r));
+    }
     const entry = {
       at: Infinity,
       limit,
