@@ -131,7 +131,7 @@ describe('cancel and history', () => {
     await app.child.waitFor(/^SETTLED cli-cancel-me AbortError: /m, 10_000);
 
     const history = ok(await cli('history'));
-    expect(history.stdout, show(history)).toMatch(new RegExp(`^\\s*${id} cancelled .*cli-cancel-me .*from the cli test`, 'm'));
+    expect(history.stdout, show(history)).toMatch(new RegExp(`^\\s*${id} task +cancelled .*cli-cancel-me .*from the cli test`, 'm'));
     const data = json(ok(await cli('history', '--json')));
     expect(data.items).toContainEqual(expect.objectContaining({ id, name: 'cli-cancel-me', outcome: 'cancelled', reason: 'from the cli test' }));
 
@@ -327,7 +327,7 @@ describe('targets and tokens', () => {
     const { cli } = await setup();
     const r = await cli('ps', '-t', '999999');
     expect(r.code, show(r)).toBe(2);
-    expect(r.stderr).toContain('no agent in process 999999');
+    expect(r.stderr).toContain('no process 999999');
   });
 });
 

@@ -174,9 +174,9 @@ describe('every command of the table', () => {
   it('history lists finished, failed and cancelled tasks within 80 columns', async () => {
     const history = await c.command('history');
     expect(history.split('\n')[0]).toMatch(/^\s*ID\s+KIND\s+OUTCOME\s+TOOK\s+NAME/);
-    expect(history).toMatch(/^\s*\d+ finished\s+\S+ long-task-name-abcdefghij\S*…/m);
-    expect(history).toMatch(/^\s*\d+ failed\s+\S+ failing-long-task-name-\S*…/m);
-    expect(history).toMatch(/^\s*\d+ cancelled\s+\S+ cancel-me-text /m);
+    expect(history).toMatch(/^\s*\d+ \S+\s+finished\s+\S+ long-task-name-abcdefghij\S*…/m);
+    expect(history).toMatch(/^\s*\d+ \S+\s+failed\s+\S+ failing-long-task-name-\S*…/m);
+    expect(history).toMatch(/^\s*\d+ \S+\s+cancelled\s+\S+ cancel-me-text /m);
     expectNarrow(history);
   });
 

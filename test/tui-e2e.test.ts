@@ -358,7 +358,7 @@ describe.skipIf(!HAVE_TMUX)(HAVE_TMUX ? 'asyncmon top in a terminal (tmux)' : 'a
       return lines.length === 24 && lines[23].startsWith('? help  q quit') && lines.every((l) => [...l].length <= 80);
     }, STARTUP_MS, 'an 80×24 screen with the footer on its last line');
     const lines = screen.replace(/\n$/, '').split('\n');
-    expect(lines[0]).toMatch(/^asyncmon {2}\d+ {2}pid/);
+    expect(lines[0]).toMatch(/^asyncmon {2}pid \d+ {2}v\d+/); // the pid once
     expect(lines[3]).toContain('1 Tasks');
     expect(tableRows(screen).some((r) => r.includes('tui-waiter'))).toBe(true);
     pane.resize(100, 30);
