@@ -94,16 +94,23 @@ export async function consoleSession(opts: TargetOptions): Promise<void> {
     // The agent sends its prompt after each answer; readline is given it, so that it redraws
     // the prompt when it rewrites the line (↑ for history, Tab), instead of erasing it.
     const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY, historySize: 500, prompt: 'asyncmon> ' });
-    rl.prompt(true);
+    // Input can end first (a pipe, or no input at all): then the agent's output is just printed.
+    let inputEnded = false;
+    rl.on('close', () => (inputEnded = true));
+    const prompt = (text: string) => {
+      if (inputEnded) return void process.stdout.write(text);
+      rl.setPrompt(text);
+      rl.prompt(true);
+    };
+    prompt('asyncmon> ');
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       // What the agent sends is shown without control characters (its own output has none).
       const text = cleanText(chunk, true);
-      const prompt = /(?:^|\n)(asyncmon> |> |\.\.\. )$/.exec(text);
-      if (!prompt) return void process.stdout.write(text);
-      process.stdout.write(text.slice(0, text.length - prompt[1].length));
-      rl.setPrompt(prompt[1]);
-      rl.prompt(true);
+      const last = /(?:^|\n)(asyncmon> |> |\.\.\. )$/.exec(text);
+      if (!last) return void process.stdout.write(text);
+      process.stdout.write(text.slice(0, text.length - last[1].length));
+      prompt(last[1]);
     });
     rl.on('line', (line) => socket.write(line + '\n'));
     rl.on('close', () => socket.end());
