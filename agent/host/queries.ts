@@ -121,8 +121,8 @@ export function listHistory(agent: Agent, limit: number): Page<HistoryEntry> {
  */
 function withCreator(agent: Agent, info: HandleInfo): HandleInfo {
   if (!info.callback?.lib) return info;
-  const record = agent.resources.enabled ? agent.resources.get(info.asyncId) : null;
-  const site = record?.site ?? null;
+  // `withOwner` has already read the creation site from the resources tracker.
+  const site = info.site ?? null;
   if (site && !site.lib) return { ...info, createdAt: site };
   const createdNote = !agent.resources.enabled
     ? 'track resources on to name the line that set it up'

@@ -105,7 +105,10 @@ export class HeapCapture {
     return out;
   }
 
-  /** Script ids to URLs, from `Debugger.enable`'s scriptParsed events (once; new scripts later). */
+  /**
+   * Script ids to URLs, from the scriptParsed events `Debugger.enable` replays for every script
+   * (kept between answers; each answer adds the scripts loaded since).
+   */
   private async scriptUrls(session: Session): Promise<Map<string, string>> {
     const scripts = (this.scripts ??= new Map());
     const onParsed = (m: { params: { scriptId: string; url: string; sourceMapURL?: string } }) => {

@@ -30,6 +30,9 @@ export class WorkerSourceMaps {
   /** Remembers a script's map URL, from `Debugger.scriptParsed`. */
   add(scriptId: string, url: string, mapUrl: string | undefined): void {
     if (!mapUrl || !url || url.includes('/node_modules/') || url.startsWith('node:')) return;
+    // `Debugger.enable` replays every script each time: a map already parsed is kept.
+    const known = this.scripts.get(scriptId);
+    if (known && known.url === url && known.mapUrl === mapUrl) return;
     this.scripts.set(scriptId, { url, mapUrl });
     this.parsed.delete(scriptId);
   }
