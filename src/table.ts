@@ -1,3 +1,5 @@
+import { displayWidth, padEndColumns, padStartColumns, sliceColumns, sliceColumnsEnd } from './width.js';
+
 /** A column of a text table: a header, how to read a cell, and how it may be sized. */
 export interface Column<T> {
   header: string;
@@ -10,18 +12,21 @@ export interface Column<T> {
   prose?: boolean;
 }
 
-/** Cuts `text` to `width` characters, marking the cut with an ellipsis. */
+// Widths here are terminal columns (src/width.ts), not string lengths: a CJK name or an emoji
+// takes two columns per character.
+
+/** Cuts `text` to `width` columns, marking the cut with an ellipsis. */
 export function truncate(text: string, width: number): string {
   if (width <= 0) return '';
   const clean = String(text ?? '').replace(/[\r\n\t]+/g, ' ');
-  return clean.length <= width ? clean : width === 1 ? '…' : clean.slice(0, width - 1) + '…';
+  return displayWidth(clean) <= width ? clean : width === 1 ? '…' : sliceColumns(clean, width - 1) + '…';
 }
 
-/** Cuts prose to `width` characters at the end of a word (`cancel a task, timer…`). */
+/** Cuts prose to `width` columns at the end of a word (`cancel a task, timer…`). */
 export function truncateWords(text: string, width: number): string {
   const clean = String(text ?? '').replace(/[\r\n\t]+/g, ' ');
-  if (clean.length <= width) return clean;
-  const room = clean.slice(0, Math.max(0, width - 1));
+  if (displayWidth(clean) <= width) return clean;
+  const room = sliceColumns(clean, Math.max(0, width - 1));
   const space = room.lastIndexOf(' ');
   return (space > width / 2 ? room.slice(0, space).replace(/[,;:]$/, '') : room) + '…';
 }
@@ -34,22 +39,23 @@ export function truncateWords(text: string, width: number): string {
 export function truncateStart(text: string, width: number): string {
   if (width <= 0) return '';
   const clean = String(text ?? '').replace(/[\r\n\t]+/g, ' ');
-  if (clean.length <= width) return clean;
+  if (displayWidth(clean) <= width) return clean;
   const site = /^(.*?\S) \(([^()]*:\d+(?::\d+)?)\)$/.exec(clean);
-  if (site && site[1].length <= width / 2) {
-    const room = width - site[1].length - 3; // " (" and ")"
-    if (room >= 8) return `${site[1]} (…${site[2].slice(site[2].length - room + 1)})`;
+  const fnWidth = site ? displayWidth(site[1]) : 0;
+  if (site && fnWidth <= width / 2) {
+    const room = width - fnWidth - 3; // " (" and ")"
+    if (room >= 8) return `${site[1]} (…${sliceColumnsEnd(site[2], room - 1)})`;
   }
-  return width === 1 ? '…' : '…' + clean.slice(clean.length - width + 1);
+  return width === 1 ? '…' : '…' + sliceColumnsEnd(clean, width - 1);
 }
 
 /**
- * Renders rows as a table no wider than `width` (default 80): cells are truncated, never
+ * Renders rows as a table no wider than `width` columns (default 80): cells are truncated, never
  * wrapped. Fixed columns get their natural width; the flex column gets the rest.
  */
 export function renderTable<T>(columns: Column<T>[], rows: T[], width = 80): string {
   const cells = rows.map((r) => columns.map((c) => c.cell(r).replace(/[\r\n\t]+/g, ' ')));
-  const natural = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i].length)));
+  const natural = columns.map((c, i) => Math.max(displayWidth(c.header), ...cells.map((row) => displayWidth(row[i]))));
   const gaps = columns.length - 1;
   const flexIndex = columns.findIndex((c) => c.flex);
   const widths = natural.slice();
@@ -68,10 +74,9 @@ export function renderTable<T>(columns: Column<T>[], rows: T[], width = 80): str
       .map((v, i) => {
         const text = columns[i].flex ? (columns[i].prose ? truncateWords(v, widths[i]) : truncateStart(v, widths[i])) : truncate(v, widths[i]);
         if (i === values.length - 1 && !columns[i].right) return text;
-        return columns[i].right ? text.padStart(widths[i]) : text.padEnd(widths[i]);
+        return columns[i].right ? padStartColumns(text, widths[i]) : padEndColumns(text, widths[i]);
       })
-      .join(' ')
-      .slice(0, width)
-      .trimEnd();
-  return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n');
+      .join(' ');
+  const fit = (values: string[]) => sliceColumns(line(values), width).trimEnd();
+  return [fit(columns.map((c) => c.header)), ...cells.map(fit)].join('\n');
 }

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanups, cliIn, exitedZero, show } from './helpers/cli.js';
 import { openText } from './helpers/wire.js';
+import { displayWidth } from '../src/width.js';
 import type { WireClient } from './helpers/wire.js';
 
 const cleanups = new Cleanups();
@@ -40,4 +41,22 @@ describe('strings from the host are printed without control characters', () => {
     clean(await c.command(`where ${id}`));
     clean(await c.command('tree'));
   });
+
+  it('a task named in wide characters keeps ps within 80 terminal columns, its columns aligned', async () => {
+    const dir = cleanups.runtimeDir();
+    await cleanups.fixture('evil-names.cjs', { runtimeDir: dir });
+    const ps = exitedZero(await cli(dir)('ps'));
+    const lines = ps.stdout.split('\n').filter((l) => /^\s*(ID|\d+)\s/.test(l));
+    const wide = lines.find((l) => l.includes('同步'));
+    expect(wide, show(ps)).toBeDefined();
+    for (const l of lines) expect(displayWidth(l), l).toBeLessThanOrEqual(80);
+    // The KIND column starts at the same terminal column on the wide row as on the header.
+    const kindAt = (l: string, word: string) => displayWidth(l.slice(0, l.indexOf(word)));
+    expect(kindAt(wide!, 'task')).toBe(kindAt(lines[0], 'KIND'));
+  });
 });
+
+/** The CLI as at an 80-column terminal (piped, it lays tables out to COLUMNS). */
+function cli(dir: string) {
+  return cliIn(dir, { env: { COLUMNS: '80' } });
+}

@@ -1,6 +1,7 @@
 import { formatCallback, formatChain, formatDuration, formatFrame, formatSite } from '../../src/format.js';
 import { blockedTaskText, stacksText } from '../../src/render.js';
 import { truncate, truncateStart } from '../../src/table.js';
+import { displayWidth, padEndColumns, padStartColumns, sliceColumns } from '../../src/width.js';
 import { footerText, helpLines } from './keys.js';
 import { COLUMNS, rowsFor } from './rows.js';
 import type { Row } from './rows.js';
@@ -67,9 +68,9 @@ export function headerLines(s: State, width: number, style: Style): string[] {
   const counts = `tasks ${s.taskTotal}  promises ${s.promiseTotal}  handles ${s.handles.length}${s.dropped ? `  dropped ${s.dropped}` : ''}`;
   const left = `loop p99 ${d ? `${d.p99}ms` : '-'} `;
   const right = `  elu ${elu}  ${counts}`;
-  const sparkWidth = Math.max(0, Math.min(30, width - left.length - right.length - 2));
+  const sparkWidth = Math.max(0, Math.min(30, width - displayWidth(left) - displayWidth(right) - 2));
   const label = connLabel(s, style);
-  const labelWidth = label.replace(/\{[^}]*\}/g, '').length;
+  const labelWidth = displayWidth(label.replace(/\{[^}]*\}/g, ''));
   const lines = [truncate(line1, Math.max(0, width - labelWidth - 2)) + '  ' + label, truncate(left + sparkline(s.spark, sparkWidth) + right, width)];
   if (s.conn.status === 'live' && s.health?.status === 'blocked') {
     const top = formatChain(s.health.stack, 2) || 'outside JavaScript';
@@ -100,7 +101,7 @@ const MAX_FIXED = 36;
 
 function layoutColumns(tab: State['tab'], rows: Row[], width: number, headers: string[]): number[] {
   const cols = COLUMNS[tab];
-  const natural = cols.map((c, i) => Math.min(c.flex ? Infinity : MAX_FIXED, Math.max(headers[i].length, ...rows.map((r) => (r.cells[i] ?? '').length))));
+  const natural = cols.map((c, i) => Math.min(c.flex ? Infinity : MAX_FIXED, Math.max(displayWidth(headers[i]), ...rows.map((r) => displayWidth(r.cells[i] ?? '')))));
   const flex = cols.findIndex((c) => c.flex);
   const fixed = natural.reduce((a, w, i) => a + (i === flex ? 0 : w), 0) + cols.length - 1;
   if (flex >= 0) natural[flex] = Math.max(6, width - fixed);
@@ -108,15 +109,13 @@ function layoutColumns(tab: State['tab'], rows: Row[], width: number, headers: s
 }
 
 function line(cells: string[], widths: number[], right: boolean[], width: number, keepEnd: boolean[] = []): string {
-  return truncate(
-    cells
-      .map((c, i) => {
-        const t = keepEnd[i] ? truncateStart(c, widths[i]) : truncate(c, widths[i]);
-        return right[i] ? t.padStart(widths[i]) : t.padEnd(widths[i]);
-      })
-      .join(' '),
-    width,
-  ).padEnd(width);
+  const text = cells
+    .map((c, i) => {
+      const t = keepEnd[i] ? truncateStart(c, widths[i]) : truncate(c, widths[i]);
+      return right[i] ? padStartColumns(t, widths[i]) : padEndColumns(t, widths[i]);
+    })
+    .join(' ');
+  return padEndColumns(truncate(text, width), width);
 }
 
 /** The table of the current tab: a header and the visible window of rows around the selection. */
@@ -168,8 +167,11 @@ export function detailLines(s: State, id: string | null, width: number): string[
     let first = true;
     while (rest.length > 0 || first) {
       const room = Math.max(1, first ? width : width - 2);
-      out.push(esc((first ? '' : '  ') + rest.slice(0, room)));
-      rest = rest.slice(room);
+      // In columns; a wide character that does not fit starts the next line.
+      let piece = sliceColumns(rest, room);
+      if (piece.length === 0 && rest.length > 0) piece = [...rest][0];
+      out.push(esc((first ? '' : '  ') + piece));
+      rest = rest.slice(piece.length);
       first = false;
     }
   };
