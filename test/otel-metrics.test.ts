@@ -39,10 +39,12 @@ async function collect(ctl: number): Promise<Collected> {
 async function collectUntil(ctl: number, pred: (c: Collected) => boolean, what: string, timeoutMs = 10_000): Promise<Collected> {
   let last: Collected | null = null;
   try {
-    return await waitUntil(async () => {
-      last = await collect(ctl);
-      return pred(last) ? last : null;
+    const got = await waitUntil(async () => {
+      const c = await collect(ctl);
+      last = c;
+      return pred(c) ? c : null;
     }, timeoutMs, what);
+    return got as Collected;
   } catch (err) {
     throw new Error(`${(err as Error).message}\nlast collection: ${JSON.stringify(last, null, 1)}`);
   }
