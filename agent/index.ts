@@ -10,6 +10,8 @@ import type { SnapshotOptions } from './host/queries.js';
 
 export { task } from './host/task.js';
 export { startMonitor } from './host/monitor.js';
+export { registerMetrics, asyncmonInstrumentation } from './host/metrics.js';
+export type { AsyncmonInstrumentation, MetricsHandle, MetricsOptions } from './host/metrics.js';
 export type { MonitorHandle, MonitorOptions } from './host/monitor.js';
 export type { TaskOptions } from './host/task.js';
 export type { SnapshotOptions } from './host/queries.js';

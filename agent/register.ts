@@ -7,6 +7,8 @@
 import { isMainThread } from 'node:worker_threads';
 import { getAgent } from './host/agent.js';
 import { readEnv } from './host/config.js';
+// Publishes to the app's MeterProvider once it registers one (ASYNCMON_OTEL=0: never).
+import './host/metrics.js';
 import { startInBackground, warn } from './host/monitor.js';
 import { runOwn } from './host/own-scope.js';
 

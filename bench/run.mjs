@@ -21,6 +21,7 @@ import { max, median, min, round } from './lib/stats.mjs';
 import { benchAttach } from './attach.mjs';
 import { benchAwaits } from './awaits.mjs';
 import { benchLatency } from './latency.mjs';
+import { benchOtel } from './otel.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -591,6 +592,7 @@ async function main() {
     log(`awaits: the host's pause for a heap snapshot, 10 MB and 100 MB heaps, ${S.awaits.runs} runs each`);
     res.awaits = await benchAwaits(S.awaits);
   }
+  if (ONLY.has('otel')) res.otel = await benchOtel({ rounds: S.rounds, durationMs: QUICK ? 500 : 1000 }, log);
   res.node = res.http?.node ?? null;
   if (!res.node) {
     const hello = startChild('await-loop.mjs');

@@ -138,7 +138,7 @@ export async function check(opts: CheckOptions): Promise<void> {
     // Every task over the age, from the main thread; while it is blocked, health's oldest few.
     let old: Page<TaskInfo> | null = null;
     if (limits.taskAge !== undefined && health.status === 'ok') {
-      old = (await client.call('ps', { older: Math.floor(limits.taskAge), limit: TASKS_LISTED }, Math.max(100, deadline - Date.now())).catch(() => null)) as Page<TaskInfo> | null;
+      old = (await client.call('ps', { older: Math.floor(limits.taskAge), limit: TASKS_LISTED, stuck: true }, Math.max(100, deadline - Date.now())).catch(() => null)) as Page<TaskInfo> | null;
     }
     const results = evaluate(health, limits, old);
     const failed = results.filter((r) => !r.ok);

@@ -43,10 +43,12 @@ export const DEFAULTS = {
   blockedEpisodes: 50,
   /**
    * The Int32 slots of the buffer the two threads share: the heartbeat counter, whether an
-   * inspector port is open (1/0), and the microseconds of main-thread work done for the agent's
-   * clients so far (wrapping).
+   * inspector port is open (1/0), the microseconds of main-thread work done for the agent's
+   * clients so far (wrapping), how many blocked episodes have ended, and a ring of the last
+   * `episodeRingSize` episodes' durations in ms (episode n at `episodeRing + n % size`), which
+   * the OpenTelemetry metrics read on the main thread.
    */
-  shared: { heartbeat: 0, inspectorOpen: 1, workMicros: 2, slots: 3 },
+  shared: { heartbeat: 0, inspectorOpen: 1, workMicros: 2, episodesEnded: 3, episodeRing: 4, episodeRingSize: 16, slots: 20 },
   /**
    * The property of the global object where the main thread keeps the function that names the
    * running task; the sentinel calls it while it has the thread paused (a blocked loop).
@@ -54,6 +56,19 @@ export const DEFAULTS = {
   blockedTaskKey: '__asyncmonBlockedTask',
   /** How long the sentinel reuses its last capture of the main thread's stack. */
   captureCacheMs: 500,
+  /** OpenTelemetry metrics (see agent/host/metrics.ts). */
+  otel: {
+    /** Tasks older than this count as stuck in `asyncmon.task.stuck.count`. */
+    stuckMs: 30_000,
+    /** Seconds after the agent starts during which it looks for a global MeterProvider (once a second, on a timer it has anyway). */
+    lookoutSeconds: 60,
+    /** Distinct task names per collection when names are opted in; the rest count as `(other)`. */
+    maxNames: 50,
+    /** Distinct handle types per collection; the rest count as `(other)`. */
+    maxHandleTypes: 32,
+    /** Bucket boundaries (seconds) of `asyncmon.eventloop.blocked.duration`. */
+    blockedBuckets: [0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+  },
   limits: {
     /** Logged-in sessions at once; connections beyond it are refused with one line. */
     maxConnections: 16,
@@ -112,4 +127,8 @@ export const ENV = {
   socket: 'ASYNCMON_SOCKET',
   token: 'ASYNCMON_TOKEN',
   readonly: 'ASYNCMON_READONLY',
+  otel: 'ASYNCMON_OTEL',
+  otelStuckMs: 'ASYNCMON_OTEL_STUCK_MS',
+  otelTaskNames: 'ASYNCMON_OTEL_TASK_NAMES',
+  otelSpanEvents: 'ASYNCMON_OTEL_SPAN_EVENTS',
 } as const;

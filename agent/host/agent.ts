@@ -3,7 +3,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { DEFAULTS } from '../../src/defaults.js';
 import type { Level, StacksMode, TrackerStatus } from '../../src/model.js';
+import { BlockedFeed } from './blocked-feed.js';
 import { Census } from './census.js';
+import { readOtelEnv } from './config.js';
 import { FaultGuard } from './fault-guard.js';
 import { HttpTasks } from './http-tasks.js';
 import { LoopMonitor } from './loop-monitor.js';
@@ -35,6 +37,13 @@ export class Agent {
   readonly http: HttpTasks;
   readonly loop = new LoopMonitor();
   readonly census = new Census();
+  /** Blocked-loop episodes the worker's sentinel has seen end (while the monitor runs). */
+  readonly blocked = new BlockedFeed();
+  /**
+   * Cancel and stuck events on a task's span (`ASYNCMON_OTEL_SPAN_EVENTS=1`, or the metrics'
+   * `spanEvents` option). Only then does a task hold its span.
+   */
+  spanEvents = readOtelEnv().spanEvents;
   level: Level = 'tasks';
   disabledReason: string | null = null;
 
@@ -115,6 +124,9 @@ export class Agent {
 
 const GLOBAL_KEY = Symbol.for('asyncmon.agent.v1');
 
+/** Run once the agent exists (see `whenAgentExists`). */
+const onCreate: ((agent: Agent) => void)[] = [];
+
 /** The process's agent, created on first use and shared across copies of the package. */
 export function getAgent(): Agent {
   const g = globalThis as Record<symbol, Agent | undefined>;
@@ -122,6 +134,26 @@ export function getAgent(): Agent {
   if (!agent) {
     agent = new Agent();
     Object.defineProperty(globalThis, GLOBAL_KEY, { value: agent, configurable: true, enumerable: false });
+    for (const fn of onCreate.splice(0)) {
+      try {
+        fn(agent);
+      } catch {}
+    }
   }
   return agent;
+}
+
+/**
+ * Calls `fn` with the agent now if it exists, else once it is created: for what must start with
+ * the agent without creating it (importing the package creates nothing).
+ */
+export function whenAgentExists(fn: (agent: Agent) => void): void {
+  const agent = (globalThis as Record<symbol, Agent | undefined>)[GLOBAL_KEY];
+  if (!agent) {
+    onCreate.push(fn);
+    return;
+  }
+  try {
+    fn(agent);
+  } catch {}
 }

@@ -9,6 +9,7 @@ import { AsyncmonError } from '../../src/errors.js';
 import { parseLevel, parseStacks } from '../../src/levels.js';
 import type { Page, PromisesResult, StatsResult, TaskInfo } from '../../src/model.js';
 import type { Agent } from './agent.js';
+import { spanEvent } from './otel.js';
 import { collectPromises, guardRejections } from './rejection-guard.js';
 import { cancelById, listHandles, listHistory, listTasks, takeSnapshot, taskTree, whereTask } from './queries.js';
 
@@ -23,7 +24,21 @@ function ps(agent: Agent, args: Args): Page<TaskInfo> {
   // `older`: what `check --max-task-age` asks, to name every task over the age and count them.
   const startedBefore = typeof args.older === 'number' ? performance.now() - args.older : Infinity;
   if (!filter && startedBefore === Infinity) return listTasks(agent, limit);
-  return listTasks(agent, limit, (rec) => rec.startMono < startedBefore && (!filter || rec.name.toLowerCase().includes(filter) || rec.kind.includes(filter)));
+  const found = listTasks(agent, limit, (rec) => rec.startMono < startedBefore && (!filter || rec.name.toLowerCase().includes(filter) || rec.kind.includes(filter)));
+  // `check --max-task-age` says the tasks it found are stuck: each one's span hears of it, once.
+  if (args.stuck === true && startedBefore !== Infinity && agent.spanEvents) noteStuck(agent, startedBefore, filter, typeof args.older === 'number' ? args.older : 0);
+  return found;
+}
+
+/** A `asyncmon.task.stuck` event on the span of every task started before `startedBefore`, once per task. */
+function noteStuck(agent: Agent, startedBefore: number, filter: string, olderMs: number): void {
+  const now = performance.now();
+  for (const rec of agent.registry.all()) {
+    if (rec.startMono >= startedBefore || rec.stuckNoted || !rec.span) continue;
+    if (filter && !rec.name.toLowerCase().includes(filter) && !rec.kind.includes(filter)) continue;
+    rec.stuckNoted = true;
+    spanEvent(rec.span, 'asyncmon.task.stuck', { 'asyncmon.task.id': rec.id, 'asyncmon.task.age': (now - rec.startMono) / 1000, 'asyncmon.task.threshold': olderMs / 1000, 'asyncmon.found_by': 'check' });
+  }
 }
 
 function promises(agent: Agent, args: Args): PromisesResult {

@@ -8,6 +8,8 @@ import { writeSync } from 'node:fs';
  */
 export class FaultGuard {
   count = 0;
+  /** Every fault since the process started (`count` restarts when the level is set). */
+  total = 0;
   lastMessage: string | null = null;
   tripped: string | null = null;
   /** Test seam: make the next N hook invocations fail, to prove faults are contained. */
@@ -22,6 +24,7 @@ export class FaultGuard {
   record(err: unknown): void {
     try {
       this.count++;
+      this.total++;
       this.lastMessage = err instanceof Error ? err.message : String(err);
       if (this.tripped === null && this.count >= this.max) {
         this.tripped = `tracker disabled after ${this.count} internal errors (last: ${this.lastMessage})`;

@@ -35,6 +35,11 @@ export class LoopMonitor {
   private readonly samples: LoopSample[] = [];
   private windowStart = 0;
   private previous: Figures | null = null;
+  /**
+   * Run once a tick, on the timer the monitor has anyway, until it returns true (the
+   * OpenTelemetry metrics looking for a MeterProvider the app registers after the agent started).
+   */
+  lookout: (() => boolean) | null = null;
 
   enable(): this {
     if (this.histogram) return this;
@@ -60,6 +65,14 @@ export class LoopMonitor {
   }
 
   private tick(): void {
+    const look = this.lookout;
+    if (look) {
+      try {
+        if (look()) this.lookout = null;
+      } catch {
+        this.lookout = null;
+      }
+    }
     try {
       const h = this.histogram;
       if (!h) return;
@@ -124,7 +137,7 @@ function figures(h: IntervalHistogram | null): Figures {
 }
 
 /** What `process.getActiveResourcesInfo()` counts (refed resources), less the agent's own. */
-function countResources(): Record<string, number> {
+export function countResources(): Record<string, number> {
   const counts: Record<string, number> = {};
   try {
     for (const name of process.getActiveResourcesInfo()) counts[name] = (counts[name] ?? 0) + 1;

@@ -87,7 +87,8 @@ function resolveConfig(opts: MonitorOptions, env: NodeJS.ProcessEnv): WorkerConf
   };
 }
 
-function version(): string {
+/** This package's version, from its package.json. */
+export function version(): string {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return (require(join(__dirname, '..', '..', '..', 'package.json')) as { version: string }).version;

@@ -8,6 +8,7 @@ import type { Agent } from './agent.js';
 import { liveHandlesById } from './census.js';
 import type { LiveHandle } from './census.js';
 import { clientPhase } from './http-tasks.js';
+import { spanEvent } from './otel.js';
 import { stackFrames, stackSite } from './stack-capture.js';
 import type { ParkedAt } from './promise-tracker.js';
 import { libraryOf } from '../../src/frames.js';
@@ -281,7 +282,14 @@ export function taskTree(agent: Agent, id?: number | string): TreeNode[] {
  */
 export function cancelById(agent: Agent, id: number | string, reason = 'cancelled', by = 'api', force = false): CancelResult {
   const text = String(id).trim();
-  if (/^\d+$/.test(text)) return agent.registry.cancel(Number(text), reason, by);
+  if (/^\d+$/.test(text)) {
+    const rec = agent.registry.get(Number(text));
+    const span = rec?.span;
+    const ageS = rec ? (performance.now() - rec.startMono) / 1000 : 0;
+    const result = agent.registry.cancel(Number(text), reason, by);
+    if (span) spanEvent(span, 'asyncmon.task.cancelled', { 'asyncmon.task.id': Number(text), 'asyncmon.task.age': ageS, 'asyncmon.cancel.by': by, 'asyncmon.cancel.reason': reason.slice(0, 200), 'asyncmon.cancel.action': result.action });
+    return result;
+  }
   if (/^r\d+$/.test(text)) return cancelResource(agent, Number(text.slice(1)), force);
   if (/^p\d+$/.test(text)) {
     const found = agent.promises.enabled ? agent.promises.lookup(text) : null;

@@ -2,6 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { AsyncmonError } from '../../src/errors.js';
 import type { CancelAction, CancelResult, HistoryEntry, TaskKind, TaskOutcome, TaskState } from '../../src/model.js';
+import type { SpanLike } from './otel.js';
 import type { RawStack } from './stack-capture.js';
 
 /** What a cancel of a task's underlying work did, when the task is not a plain `task()`. */
@@ -23,6 +24,10 @@ export interface TaskRecord {
   ended: boolean;
   traceId?: string;
   spanId?: string;
+  /** The span the task started in, held only when span events are on. */
+  span?: SpanLike;
+  /** A stuck event was added to its span already (one per task). */
+  stuckNoted?: boolean;
   controller: AbortController | null;
   /** Rejects the promise `task()` returned, so awaiters are released on cancel. */
   reject: ((err: Error) => void) | null;
@@ -140,6 +145,8 @@ export class TaskRegistry {
     rec.reject = null;
     rec.stop = null;
     rec.target = null;
+    // An ended task's record may live on in async contexts: it must not keep the span too.
+    if (rec.span) rec.span = undefined;
     this.live.delete(rec.id);
     const durationMs = Math.round((performance.now() - rec.startMono) * 10) / 10;
     // Keeping every quick, successful request would promote an entry per request to the old

@@ -3,7 +3,7 @@ import { getAgent } from './agent.js';
 import { runOwn } from './own-scope.js';
 import { captureStack } from './stack-capture.js';
 import type { TaskRecord } from './task-registry.js';
-import { activeSpanIds } from './otel.js';
+import { activeSpan, activeSpanIds } from './otel.js';
 
 /** Options for `task()`. */
 export interface TaskOptions {
@@ -32,7 +32,7 @@ export function task<T>(name: string, fn: (signal: AbortSignal) => T | PromiseLi
       raw: captureStack(),
       controller,
     });
-    if (rec) Object.assign(rec, activeSpanIds());
+    if (rec) Object.assign(rec, agent.spanEvents ? activeSpan() : activeSpanIds());
   } catch (err) {
     agent.guard.record(err);
   }

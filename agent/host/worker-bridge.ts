@@ -74,6 +74,7 @@ export class WorkerBridge {
     Atomics.store(this.beats, SLOT.inspectorOpen, inspectorOpen() ? 1 : 0);
     // For the sentinel to name the running task when the loop blocks.
     exposeRunningTask(this.agent.context);
+    this.agent.blocked.attach(this.beats);
     this.heartbeat = markOwn(setInterval(() => Atomics.add(this.beats, SLOT.heartbeat, 1), DEFAULTS.heartbeatMs));
     this.heartbeat.unref();
     this.statusTimer = markOwn(setInterval(() => this.pushStatus(), 1000));
@@ -98,6 +99,7 @@ export class WorkerBridge {
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.heartbeat = this.statusTimer = null;
     exposeRunningTask(null);
+    this.agent.blocked.detach();
     this.consoles.closeAll();
     return this;
   }

@@ -141,6 +141,7 @@ export class Sentinel {
       this.lastBeatAt = now;
       if (this.current) {
         this.current.ongoing = false;
+        this.publish(this.current.durationMs);
         this.current = null;
         this.last = null;
       }
@@ -166,6 +167,18 @@ export class Sentinel {
       this.current.durationMs = age;
       if (this.foreign) this.current.inDebugger = true;
     }
+  }
+
+  /**
+   * Writes an ended episode's duration into the shared ring, then counts it: the main thread
+   * reads them for its OpenTelemetry metrics. Only this thread writes these slots.
+   */
+  private publish(durationMs: number): void {
+    const slot = DEFAULTS.shared;
+    if (this.beats.length < slot.slots) return;
+    const n = Atomics.load(this.beats, slot.episodesEnded);
+    Atomics.store(this.beats, slot.episodeRing + (n % slot.episodeRingSize), Math.min(Math.round(durationMs), 0x7fffffff));
+    Atomics.store(this.beats, slot.episodesEnded, (n + 1) | 0);
   }
 
   /** The loop runs again: the Debugger domain is turned off until the next episode. */
