@@ -1,0 +1,127 @@
+/**
+ * Issue 14, what only the heap can tell, at the default level (no promise hooks): `ps --deep`
+ * fills WAITS ON from one snapshot (marked, with the pause in a footer), shared and rationed so
+ * a client asking in a loop does not pause the host each time; `task()` chains are named after
+ * their task whether or not they keep the signal; `check --lost` and `--cycles` fail with the
+ * reason, and pass on a process without either. Real processes (test/fixtures/deep-app.cjs).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { Cleanups, cliIn, json, ok, show } from './helpers/cli.js';
+import { FIXTURES } from './helpers/child.js';
+import { markedLine, openJson, openText } from './helpers/wire.js';
+
+const APP = 'deep-app.cjs';
+const APP_PATH = join(FIXTURES, APP);
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+
+async function setup(scenes?: string) {
+  const dir = cleanups.runtimeDir();
+  const app = await cleanups.fixture(APP, { runtimeDir: dir, env: { ASYNCMON_TRACK: 'tasks', ASYNCMON_STACKS: 'off', ...(scenes ? { DEEP_SCENES: scenes } : {}) } });
+  return { app, cli: cliIn(dir) };
+}
+
+interface Task {
+  id: number;
+  name: string;
+  kind: string;
+  waitsOn?: { file: string; line: number; fn: string } | null;
+  waitsFrom?: string;
+}
+
+describe('ps --deep', () => {
+  it('fills WAITS ON from one heap snapshot for tasks and requests, marked, with the pause', async () => {
+    const { cli } = await setup();
+    // Without --deep, the default level knows no waits: no snapshot, the CREATED AT column.
+    const plain = json(ok(await cli('ps', '--json')));
+    expect(plain.heap).toBeUndefined();
+    expect((plain.items as Task[]).every((t) => t.waitsOn === undefined)).toBe(true);
+
+    const page = json(ok(await cli('ps', '--deep', '--json')));
+    expect(page.heap).toMatchObject({ pauseMs: expect.any(Number), takenAt: expect.any(Number) });
+    const byName = new Map((page.items as Task[]).map((t) => [t.name, t]));
+    for (const [name, mark] of [
+      ['sync-users', 'sync-await'],
+      ['quiet-job', 'quiet-await'],
+      ['GET /hang', 'hang-await'],
+    ] as const) {
+      const t = byName.get(name);
+      expect(t, `${name} in ${JSON.stringify(page.items)}`).toBeDefined();
+      expect(t!.waitsFrom, name).toBe('heap');
+      expect(t!.waitsOn, name).toMatchObject({ file: APP_PATH, line: markedLine(APP, mark) });
+    }
+
+    const text = ok(await cli('ps', '--deep')).stdout;
+    expect(text).toMatch(/^ID +KIND +AGE +NAME +WAITS ON$/m);
+    expect(text).toMatch(new RegExp(`sync-users +\\S* ?\\(?test/fixtures/deep-app\\.cjs:${markedLine(APP, 'sync-await')}:\\d+\\)? \\*$`, 'm'));
+    expect(text).toMatch(/^\* waits from a heap snapshot: host paused \d+ms/m);
+  });
+
+  it('answers in the text REPL and JSON lines, and a client asking in a loop shares one snapshot', async () => {
+    const { app } = await setup('tasks');
+    const t = await openText(app.port!, app.token!);
+    try {
+      const out = await t.command('ps --deep');
+      expect(out).toContain('* waits from a heap snapshot: host paused');
+      expect(out).toMatch(/quiet-job .*deep-app\.cjs:\d+:\d+\) \*/);
+    } finally {
+      t.close();
+    }
+    const c = await openJson(app.port!, app.token!);
+    try {
+      const first = (await c.ok('ps', { deep: true })) as { heap: { takenAt: number; pauseMs: number } };
+      // Ten more asks right away: the same snapshot answers every one, the host is not paused again.
+      for (let i = 0; i < 10; i++) {
+        const again = (await c.ok('ps', { deep: true })) as { heap: { takenAt: number } };
+        expect(again.heap.takenAt).toBe(first.heap.takenAt);
+      }
+      const aw = (await c.ok('awaits')) as { takenAt: number };
+      expect(aw.takenAt).toBe(first.heap.takenAt);
+      // A bad switch value is refused like any bad argument.
+      expect(await c.request('ps', { deep: 'yes' })).toMatchObject({ ok: false, error: { code: 'BAD_ARGUMENT' } });
+    } finally {
+      c.close();
+    }
+  });
+});
+
+describe('task() chains from the heap', () => {
+  it('awaits names the task of a chain that holds its signal and of one that ignores it', async () => {
+    const { cli } = await setup('tasks');
+    const r = json(ok(await cli('awaits', '--json')));
+    const chains = r.chains as Array<{ task: { id: number; name: string } | null; frames: Array<{ fn: string; site: { line: number } | null }> }>;
+    const at = (mark: string) => chains.find((c) => c.frames.some((f) => f.site?.line === markedLine(APP, mark)));
+    expect(at('sync-await')?.task?.name, JSON.stringify(chains)).toBe('sync-users');
+    expect(at('quiet-await')?.task?.name, JSON.stringify(chains)).toBe('quiet-job');
+    expect(at('quiet-await')!.frames.map((f) => f.fn)).toEqual(['(anonymous)', 'step']);
+    const text = ok(await cli('awaits')).stdout;
+    expect(text).toMatch(/^#\d+ +sync-users \(task \d+\)$/m);
+  });
+});
+
+describe('check --lost and --cycles', () => {
+  it('fail with the reason, naming the request and both lines of the cycle', async () => {
+    const { cli } = await setup();
+    const r = await cli('check', '--lost', '--cycles');
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stdout).toContain('✗ GET /never can never be answered: nothing left in the process can resolve what it waited on');
+    expect(r.stdout).toMatch(new RegExp(`✗ deadlockA \\(test/fixtures/deep-app\\.cjs:${markedLine(APP, 'cycle-a')}:\\d+\\) and deadlockB \\(test/fixtures/deep-app\\.cjs:${markedLine(APP, 'cycle-b')}:\\d+\\) can only be resolved by each other`));
+    expect(r.stdout).toMatch(/host paused \d+ms for a heap snapshot/);
+    const j = await cli('check', '--lost', '--cycles', '--json');
+    expect(j.code, show(j)).toBe(1);
+    const doc = json(j);
+    expect(doc.ok).toBe(false);
+    expect(doc.checks.find((c: { name: string }) => c.name === 'lost')).toMatchObject({ ok: false, value: 1, limit: 0 });
+    expect(doc.checks.find((c: { name: string }) => c.name === 'cycles')).toMatchObject({ ok: false, value: 1, limit: 0 });
+  });
+
+  it('pass on a process with neither, and --max-task-age --deep says where the old tasks are parked', async () => {
+    const { cli } = await setup('tasks');
+    const r = ok(await cli('check', '--lost', '--cycles'));
+    expect(r.stdout).toMatch(/✓ pid \d+: all 3 checks passed/);
+    const old = await cli('check', '--max-task-age', '1ms', '--deep');
+    expect(old.code, show(old)).toBe(1);
+    expect(old.stdout).toMatch(new RegExp(`task \\d+ sync-users is \\S+ old, waits on \\S* ?\\(?test/fixtures/deep-app\\.cjs:${markedLine(APP, 'sync-await')}:\\d+\\)? \\(from the heap\\)`));
+  });
+});
