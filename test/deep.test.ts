@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { Cleanups, cliIn, json, ok, show } from './helpers/cli.js';
 import { FIXTURES } from './helpers/child.js';
 import { markedLine, openJson, openText } from './helpers/wire.js';
+import { deepTasks, heapSiteOf } from '../agent/worker/deep.js';
+import { renderTasks } from '../src/render.js';
+import type { AwaitChainInfo, AwaitsResult, TaskInfo } from '../src/model.js';
 
 const APP = 'deep-app.cjs';
 const APP_PATH = join(FIXTURES, APP);
@@ -21,6 +24,36 @@ async function setup(scenes?: string) {
   const app = await cleanups.fixture(APP, { runtimeDir: dir, env: { ASYNCMON_TRACK: 'tasks', ASYNCMON_STACKS: 'off', ...(scenes ? { DEEP_SCENES: scenes } : {}) } });
   return { app, cli: cliIn(dir) };
 }
+
+describe('deepTasks and its rendering (pure)', () => {
+  const row = (id: number, name: string, extra: Partial<TaskInfo> = {}): TaskInfo => ({ id, name, kind: 'task', state: 'running', ageMs: 1500, parentId: null, site: null, children: 0, ...extra });
+  const at = (fn: string, line: number, lib?: string) => ({ fn, site: { fn, file: lib ? `/app/node_modules/${lib}/index.js` : '/app/app.js', line, column: 3, ...(lib ? { lib } : {}) }, asyncGenerator: false });
+  const chain = (task: number | null, frames: AwaitChainInfo['frames']): AwaitChainInfo => ({ id: task ?? 0, task: task === null ? null : { id: task, name: `t${task}` }, request: null, frames, waitsFor: { kind: 'nothing' }, awaitedBy: [] });
+  const graph = (chains: AwaitChainInfo[]): AwaitsResult => ({ takenAt: 10_000, pauseMs: 180, snapshotBytes: 1, analysisMs: 1, total: chains.length, chains, cycles: [], lost: [] });
+
+  it('names the deepest user frame, with the library call below it beside it', () => {
+    expect(heapSiteOf(chain(1, [at('handler', 5), at('load', 9), at('query', 40, 'pg')]))).toEqual({ fn: 'load', file: '/app/app.js', line: 9, column: 3, via: { fn: 'query', lib: 'pg' } });
+    expect(heapSiteOf(chain(1, [at('query', 40, 'pg')]))).toMatchObject({ fn: 'query', lib: 'pg' });
+    expect(heapSiteOf(chain(1, [{ fn: 'x', site: null, asyncGenerator: false }]))).toBeNull();
+  });
+
+  it('fills only the waits the hooks left empty, marks them, and says which snapshot', () => {
+    const recorded = { fn: 'hooked', file: '/app/app.js', line: 1, column: 1 };
+    const page = { total: 3, items: [row(1, 'a'), row(2, 'b', { waitsOn: recorded }), row(3, 'c')] };
+    const out = deepTasks(page, graph([chain(1, [at('a', 7)]), chain(2, [at('b', 8)])]), 12_500);
+    expect(out.items.map((t) => [t.id, t.waitsOn?.line ?? null, t.waitsFrom ?? null])).toEqual([
+      [1, 7, 'heap'],
+      [2, 1, null],
+      [3, null, null],
+    ]);
+    expect(out.heap).toEqual({ pauseMs: 180, takenAt: 10_000, ageMs: 2_500 });
+    const text = renderTasks(out, 100);
+    expect(text).toMatch(/^ +1 task +1\.5s a +a \(\/app\/app\.js:7:3\) \*$/m);
+    expect(text).toMatch(/^ +2 task +1\.5s b +hooked \(\/app\/app\.js:1:1\)$/m);
+    expect(text.split('\n').pop()).toBe('* waits from a heap snapshot: host paused 180ms, 2.5s ago');
+    expect(renderTasks({ ...page, heap: { error: 'the host\'s heap is 300.0 MB, over the 256.0 MB awaits takes a snapshot of' } }, 100).split('\n').pop()).toBe("(no heap snapshot: the host's heap is 300.0 MB, over the 256.0 MB awaits takes a snapshot of)");
+  });
+});
 
 interface Task {
   id: number;
