@@ -421,6 +421,16 @@ class Analysis {
   private hints(line: number[]): AttributionHint[] {
     const out: AttributionHint[] = [];
     const seen = new Set<number>();
+    // First the task whose `task()` waits for the outermost function's promise: its handlers'
+    // scope holds the mark. That is surely whose work the chain is; a signal a frame holds may
+    // be an outer task's, passed down.
+    const outer = line.length > 0 ? this.outerPromise.get(line[0]) : undefined;
+    const scopeMark = outer !== undefined ? this.markAwaiting(outer) : -1;
+    const scopeTask = scopeMark >= 0 ? this.taskHint(scopeMark, line[0]) : null;
+    if (scopeTask) {
+      seen.add(scopeMark);
+      out.push(scopeTask);
+    }
     for (const f of line) {
       for (const k of this.heldByFrame(f)) {
         const kind = HINTS[this.g.nodeName(k)];
@@ -440,13 +450,6 @@ class Analysis {
           }
         }
       }
-    }
-    // The outermost function's promise, when `task()` waits for it: its handlers' scope holds the mark.
-    const outer = line.length > 0 ? this.outerPromise.get(line[0]) : undefined;
-    const mark = outer !== undefined ? this.markAwaiting(outer) : -1;
-    if (mark >= 0 && !seen.has(mark)) {
-      const task = this.taskHint(mark, line[0]);
-      if (task) out.push(task);
     }
     return out;
   }

@@ -316,4 +316,24 @@ describe.each(['node20', 'node24'] as const)('awaitGraph on hand-built heaps (%s
     expect(hintsOf('unnamed').map((x) => x.kind)).toEqual(['abort-signal']);
     expect(hintsOf('moduleLevel')).toEqual([]);
   });
+
+  it('prefers the task that awaits the chain over an outer task’s signal its frames were handed', () => {
+    const h = new V8Heap(flavour);
+    const mark = (id: string) => {
+      const m = h.b.node('object', TASK_MARK);
+      h.b.edge(m, 'property', 'id', h.b.node('string', id));
+      return m;
+    };
+    const parentSignal = h.b.node('object', 'AbortSignal');
+    h.b.edge(parentSignal, 'property', '<symbol asyncmon.task>', mark('1'));
+    const child = h.frame('child', { holds: [parentSignal] });
+    const scope = h.context(h.module);
+    h.b.edge(scope, 'context', 'mark', mark('2'));
+    h.reactions(child.outer, [{ handlers: [h.closure('', 'InterpreterEntryTrampoline', scope)], derived: h.promise() }]);
+    const gate = h.promise();
+    h.moduleVar('gate', gate);
+    h.reactions(gate, [h.awaitBy(child.gen)]);
+    const [c] = h.graph().chains;
+    expect(c.hints.filter((x) => x.kind === 'task').map((x) => x.detail)).toEqual(['2', '1']);
+  });
 });

@@ -7,7 +7,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { Cleanups, cliIn, json, ok, show } from './helpers/cli.js';
+import { Cleanups, cliIn, json, ok, show, waitForHealth } from './helpers/cli.js';
+import { heapChecks } from '../cli/check.js';
 import { FIXTURES } from './helpers/child.js';
 import { markedLine, openJson, openText } from './helpers/wire.js';
 import { deepTasks, heapSiteOf } from '../agent/worker/deep.js';
@@ -156,5 +157,33 @@ describe('check --lost and --cycles', () => {
     const old = await cli('check', '--max-task-age', '1ms', '--deep');
     expect(old.code, show(old)).toBe(1);
     expect(old.stdout).toMatch(new RegExp(`task \\d+ sync-users is \\S+ old, waits on \\S* ?\\(?test/fixtures/deep-app\\.cjs:${markedLine(APP, 'sync-await')}:\\d+\\)? \\(from the heap\\)`));
+  });
+});
+
+describe('check --lost and --cycles when no snapshot can be taken', () => {
+  it('fail with the reason while the loop is blocked, answered by the worker meanwhile', async () => {
+    const dir = cleanups.runtimeDir();
+    const app = await cleanups.fixture('cli-block.cjs', { runtimeDir: dir, env: { CLI_BLOCK_MS: '6000' } });
+    const cli = cliIn(dir);
+    await waitForHealth(app, (h) => h.status === 'blocked' && h.blockedMs > 400, 'the loop blocked');
+    const r = await cli('check', '--lost', '--cycles', '--max-blocked', '60000');
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stdout).toMatch(/^✗ lost requests not checked: no heap snapshot: event loop blocked /m);
+    expect(r.stdout).toMatch(/^✗ await cycles not checked: no heap snapshot: event loop blocked /m);
+    expect(r.stdout).toMatch(/2 of 3 checks failed/);
+    expect(app.child.stdout()).not.toMatch(/^UNBLOCKED/m);
+  });
+
+  it('--deep goes with --max-task-age, and the verdicts read as the README shows', async () => {
+    const r = await cliIn(cleanups.runtimeDir())('check', '--deep');
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toMatch(/--deep goes with --max-task-age/);
+    const none = { takenAt: 1, pauseMs: 1, snapshotBytes: 1, analysisMs: 1, total: 0, chains: [], cycles: [], lost: [] };
+    expect(heapChecks(none, { lost: true, cycles: true }).map((c) => [c.name, c.ok, c.message])).toEqual([
+      ['lost', true, 'no request that nothing can answer'],
+      ['cycles', true, 'no async functions waiting on each other'],
+    ]);
+    const two = heapChecks({ ...none, lost: [{ request: 'GET /a', task: { id: 3, name: 'GET /a' } }, { request: null, task: null }] }, { lost: true });
+    expect(two).toEqual([expect.objectContaining({ ok: false, value: 2, count: 2, details: ['GET /a (task 3) can never be answered', 'a request can never be answered'] })]);
   });
 });
