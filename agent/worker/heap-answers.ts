@@ -9,7 +9,7 @@ import type { AwaitsResult } from '../../src/model.js';
  * answers everybody for `reuseMs`, or longer after a long pause: a new snapshot is taken only
  * when the pauses so far stay within `share` of the host's time (the read budget's share, 5%),
  * so a client asking in a loop costs the host one pause per `pauseMs / share`, not one per ask.
- * Failures are not kept. The answer is always taken whole (`limit` chains), askers slice it.
+ * Failures are not kept, nor an answer past its time. It is always taken whole, askers slice it.
  */
 export class HeapAnswers {
   private last: { at: number; value: Promise<AwaitsResult>; freshForMs: number } | null = null;
@@ -18,6 +18,11 @@ export class HeapAnswers {
     private readonly take: () => Promise<AwaitsResult>,
     private readonly opts: { reuseMs: number; share: number },
   ) {}
+
+  /** Whether an answer is held (being taken, or fresh). */
+  get holds(): boolean {
+    return this.last !== null;
+  }
 
   /** How long the answer taken with a pause of `pauseMs` is reused. */
   reuseFor(pauseMs: number): number {
@@ -33,6 +38,10 @@ export class HeapAnswers {
       (r) => {
         entry.at = Date.now();
         entry.freshForMs = this.reuseFor(r.pauseMs);
+        // A forest of thousands of chains is megabytes of the worker's small heap: not kept stale.
+        setTimeout(() => {
+          if (this.last === entry) this.last = null;
+        }, entry.freshForMs).unref();
       },
       () => {
         if (this.last === entry) this.last = null;
