@@ -31,8 +31,8 @@ describe.skipIf(!HAVE_TMUX)(HAVE_TMUX ? 'asyncmon top: the await view (tmux)' : 
 
     pane.type('a');
     const first = await pane.waitFor(/chains of suspended async functions/, STARTUP_MS);
-    expect(first).toMatch(/the host paused \d+ms to write a [\d.]+ [KM]B heap snapshot/);
-    expect(first).toMatch(/host paused \d+ms +↑\/↓ PgUp\/PgDn scroll/);
+    expect(first).toMatch(/the host paused [\d.]+m?s to write a [\d.]+ [KM]B heap snapshot/);
+    expect(first).toMatch(/host paused [\d.]+m?s +↑\/↓ PgUp\/PgDn scroll/);
     expect(first).toContain('await graph, from a heap snapshot');
     expect(first).toMatch(/#1 +GET \/hang \(task \d+\)/);
     // The user's frame of the first chain, at its line.
