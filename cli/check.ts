@@ -64,7 +64,13 @@ function duration(text: string | undefined, flag: string, msAllowed = false): nu
 }
 
 function taskLine(t: TaskInfo, max: string): string {
-  const waits = t.waitsOn ? `, waits on ${formatSite(t.waitsOn)}${t.waitsFrom === 'heap' ? ' (from the heap)' : ''}` : t.site ? `, created at ${formatSite(t.site)}` : '';
+  const waits = t.lost
+    ? ', can never be answered (from the heap)'
+    : t.waitsOn
+      ? `, waits on ${formatSite(t.waitsOn)}${t.waitsFrom === 'heap' ? ' (from the heap)' : ''}`
+      : t.site
+        ? `, created at ${formatSite(t.site)}`
+        : '';
   return `task ${t.id} ${t.name} is ${formatDuration(t.ageMs)} old${max}${waits}`;
 }
 

@@ -56,6 +56,8 @@ export interface TaskInfo {
   waitsOn?: Site | null;
   /** `heap`: `waitsOn` was read from a heap snapshot (`ps --deep`), not recorded by hooks. */
   waitsFrom?: 'heap';
+  /** From the heap (`ps --deep`): a request nothing left in the process can ever answer. */
+  lost?: true;
   children: number;
 }
 

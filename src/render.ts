@@ -56,7 +56,7 @@ export function renderTasks(page: TaskPage, width = 80): string {
         {
           header: hasWaits ? 'WAITS ON' : 'CREATED AT',
           // `*`: read from a heap snapshot (`ps --deep`), the footer says which.
-          cell: (t) => (hasWaits ? formatSite(t.waitsOn) + (t.waitsFrom === 'heap' ? ' *' : '') : t.site ? formatSite(t.site) : (t.detail ?? '-')) + (t.phase ? ` · ${t.phase}` : ''),
+          cell: (t) => (hasWaits ? (t.lost ? 'nothing left can ever answer it' : formatSite(t.waitsOn)) + (t.waitsFrom === 'heap' ? ' *' : '') : t.site ? formatSite(t.site) : (t.detail ?? '-')) + (t.phase ? ` · ${t.phase}` : ''),
           flex: true,
         },
       ],

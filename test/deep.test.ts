@@ -40,17 +40,19 @@ describe('deepTasks and its rendering (pure)', () => {
 
   it('fills only the waits the hooks left empty, marks them, and says which snapshot', () => {
     const recorded = { fn: 'hooked', file: '/app/app.js', line: 1, column: 1 };
-    const page = { total: 3, items: [row(1, 'a'), row(2, 'b', { waitsOn: recorded }), row(3, 'c')] };
-    const out = deepTasks(page, graph([chain(1, [at('a', 7)]), chain(2, [at('b', 8)])]), 12_500);
-    expect(out.items.map((t) => [t.id, t.waitsOn?.line ?? null, t.waitsFrom ?? null])).toEqual([
-      [1, 7, 'heap'],
-      [2, 1, null],
-      [3, null, null],
+    const page = { total: 4, items: [row(1, 'a'), row(2, 'b', { waitsOn: recorded }), row(3, 'c'), row(4, 'd')] };
+    const out = deepTasks(page, { ...graph([chain(1, [at('a', 7)]), chain(2, [at('b', 8)])]), lost: [{ request: 'GET /d', task: { id: 4, name: 'd' } }] }, 12_500);
+    expect(out.items.map((t) => [t.id, t.waitsOn?.line ?? null, t.waitsFrom ?? null, t.lost ?? false])).toEqual([
+      [1, 7, 'heap', false],
+      [2, 1, null, false],
+      [3, null, null, false],
+      [4, null, 'heap', true],
     ]);
     expect(out.heap).toEqual({ pauseMs: 180, takenAt: 10_000, ageMs: 2_500 });
     const text = renderTasks(out, 100);
     expect(text).toMatch(/^ +1 task +1\.5s a +a \(\/app\/app\.js:7:3\) \*$/m);
     expect(text).toMatch(/^ +2 task +1\.5s b +hooked \(\/app\/app\.js:1:1\)$/m);
+    expect(text).toMatch(/^ +4 task +1\.5s d +nothing left can ever answer it \*$/m);
     expect(text.split('\n').pop()).toBe('* waits from a heap snapshot: host paused 180ms, 2.5s ago');
     expect(renderTasks({ ...page, heap: { error: 'the host\'s heap is 300.0 MB, over the 256.0 MB awaits takes a snapshot of' } }, 100).split('\n').pop()).toBe("(no heap snapshot: the host's heap is 300.0 MB, over the 256.0 MB awaits takes a snapshot of)");
   });
@@ -86,7 +88,10 @@ describe('ps --deep', () => {
       expect(t!.waitsOn, name).toMatchObject({ file: APP_PATH, line: markedLine(APP, mark) });
     }
 
+    // The lost request says so.
+    expect(byName.get('GET /never')).toMatchObject({ kind: 'http-server', waitsOn: null, waitsFrom: 'heap', lost: true });
     const text = ok(await cli('ps', '--deep')).stdout;
+    expect(text).toMatch(/^ +\d+ http-server +\S+ GET \/never +nothing left can ever answer it \*$/m);
     expect(text).toMatch(/^ID +KIND +AGE +NAME +WAITS ON$/m);
     expect(text).toMatch(new RegExp(`sync-users +\\S* ?\\(?test/fixtures/deep-app\\.cjs:${markedLine(APP, 'sync-await')}:\\d+\\)? \\*$`, 'm'));
     expect(text).toMatch(/^\* waits from a heap snapshot: host paused [\d.]+m?s/m);
@@ -148,6 +153,9 @@ describe('check --lost and --cycles', () => {
     expect(doc.ok).toBe(false);
     expect(doc.checks.find((c: { name: string }) => c.name === 'lost')).toMatchObject({ ok: false, value: 1, limit: 0 });
     expect(doc.checks.find((c: { name: string }) => c.name === 'cycles')).toMatchObject({ ok: false, value: 1, limit: 0 });
+    // --deep says of an old request that it can never be answered.
+    const old = await cli('check', '--max-task-age', '1ms', '--deep');
+    expect(old.stdout, show(old)).toMatch(/task \d+ GET \/never is \S+ old, can never be answered \(from the heap\)/);
   });
 
   it('pass on a process with neither, and --max-task-age --deep says where the old tasks are parked', async () => {

@@ -25,7 +25,7 @@ export function heapSiteOf(chain: AwaitChainInfo): Site | null {
 /**
  * `ps`'s page with the WAITS ON of every task the hooks left without one filled in from the
  * heap, when a chain of the snapshot works for it (its request, its `task()` signal), marked
- * `waitsFrom: 'heap'`; `heap` says which snapshot.
+ * `waitsFrom: 'heap'` (and `lost` for a request nothing can answer); `heap` says which snapshot.
  */
 export function deepTasks(page: TaskPage, a: AwaitsResult, now = Date.now()): TaskPage {
   const byTask = new Map<number, Site>();
@@ -34,8 +34,10 @@ export function deepTasks(page: TaskPage, a: AwaitsResult, now = Date.now()): Ta
     const site = heapSiteOf(c);
     if (site) byTask.set(c.task.id, site);
   }
+  const lost = new Set(a.lost.flatMap((l) => (l.task ? [l.task.id] : [])));
   const items = page.items.map((t): TaskInfo => {
     if (t.waitsOn) return t;
+    if (lost.has(t.id)) return { ...t, waitsOn: null, waitsFrom: 'heap', lost: true };
     const site = byTask.get(t.id);
     // The column is WAITS ON for every row now: one the heap has nothing for says so with null.
     return site ? { ...t, waitsOn: site, waitsFrom: 'heap' } : { ...t, waitsOn: t.waitsOn ?? null };
