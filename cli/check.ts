@@ -1,6 +1,6 @@
 import { AsyncmonError } from '../src/errors.js';
 import { formatChain, formatDuration, formatSite, parseDuration } from '../src/format.js';
-import type { HealthResult, Page, TaskInfo } from '../src/model.js';
+import type { AwaitsResult, HealthResult, Page, SuspendedFrame, TaskInfo } from '../src/model.js';
 import { blockedTaskText } from '../src/render.js';
 import type { AgentClient } from './client.js';
 import { EXIT } from './exit-codes.js';
@@ -13,11 +13,19 @@ interface CheckOptions extends TargetOptions {
   maxTaskAge?: string;
   maxPending?: string;
   maxElu?: string;
+  lost?: boolean;
+  cycles?: boolean;
+  deep?: boolean;
+  /** Whether --timeout is commander's default (a heap snapshot then gets HEAP_TIMEOUT_MS). */
+  timeoutIsDefault?: boolean;
 }
+
+/** How long the heap checks may take when --timeout is not given: a snapshot, its parse, its lines. */
+const HEAP_TIMEOUT_MS = 15_000;
 
 /** One check's verdict, with the culprit named when it failed. */
 export interface CheckResult {
-  name: 'blocked' | 'lag' | 'task-age' | 'pending' | 'elu';
+  name: 'blocked' | 'lag' | 'task-age' | 'pending' | 'elu' | 'lost' | 'cycles';
   ok: boolean;
   value: number | null;
   limit: number;
@@ -56,7 +64,13 @@ function duration(text: string | undefined, flag: string, msAllowed = false): nu
 }
 
 function taskLine(t: TaskInfo, max: string): string {
-  const waits = t.waitsOn ? `, waits on ${formatSite(t.waitsOn)}` : t.site ? `, created at ${formatSite(t.site)}` : '';
+  const waits = t.lost
+    ? ', can never be answered (from the heap)'
+    : t.waitsOn
+      ? `, waits on ${formatSite(t.waitsOn)}${t.waitsFrom === 'heap' ? ' (from the heap)' : ''}`
+      : t.site
+        ? `, created at ${formatSite(t.site)}`
+        : '';
   return `task ${t.id} ${t.name} is ${formatDuration(t.ageMs)} old${max}${waits}`;
 }
 
@@ -79,6 +93,51 @@ function taskAge(h: HealthResult, limit: number, old: Page<TaskInfo> | null): Ch
   const listed = count > TASKS_LISTED ? known.slice(0, TASKS_SUMMARISED) : known.slice(0, TASKS_LISTED);
   const message = `${atLeast ? 'at least ' : ''}${count} tasks over ${max}${listed.length < count ? `; the ${listed.length} oldest:` : ':'}`;
   return { name: 'task-age', ok: false, value, limit, message, count, tasks: listed, details: listed.map((t) => taskLine(t, '')) };
+}
+
+function frameText(f: SuspendedFrame): string {
+  return f.site ? formatSite(f.site) : f.start ? formatSite(f.start) : f.fn || '(anonymous)';
+}
+
+function list(items: string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+/**
+ * `--lost` and `--cycles`, from one heap snapshot (`awaits`): a live request nothing left in the
+ * process can answer, and async functions that can only be resolved by each other. `a` is the
+ * error message when no snapshot could be taken: the check could not be made, so it fails.
+ */
+export function heapChecks(a: AwaitsResult | string, want: { lost?: boolean; cycles?: boolean }): CheckResult[] {
+  const out: CheckResult[] = [];
+  const failed = (name: 'lost' | 'cycles', message: string): CheckResult => ({ name, ok: false, value: null, limit: 0, message });
+  if (typeof a === 'string') {
+    if (want.lost) out.push(failed('lost', `lost requests not checked: ${a}`));
+    if (want.cycles) out.push(failed('cycles', `await cycles not checked: ${a}`));
+    return out;
+  }
+  if (want.lost) {
+    const lines = a.lost.map((l) => `${l.request ?? l.task?.name ?? 'a request'}${l.task ? ` (task ${l.task.id})` : ''} can never be answered`);
+    const why = ": nothing left in the process can resolve what it waited on (its handler's chain was collected)";
+    out.push(
+      lines.length === 0
+        ? { name: 'lost', ok: true, value: 0, limit: 0, message: 'no request that nothing can answer' }
+        : lines.length === 1
+          ? { name: 'lost', ok: false, value: 1, limit: 0, message: lines[0] + why }
+          : { name: 'lost', ok: false, value: lines.length, limit: 0, message: `${lines.length} requests can never be answered${why}:`, count: lines.length, details: lines.slice(0, TASKS_LISTED) },
+    );
+  }
+  if (want.cycles) {
+    const lines = a.cycles.map((c) => `${list(c.frames.map(frameText))} can only be resolved by each other`);
+    out.push(
+      lines.length === 0
+        ? { name: 'cycles', ok: true, value: 0, limit: 0, message: 'no async functions waiting on each other' }
+        : lines.length === 1
+          ? { name: 'cycles', ok: false, value: 1, limit: 0, message: `${lines[0]}: a deadlock` }
+          : { name: 'cycles', ok: false, value: lines.length, limit: 0, message: `${lines.length} deadlocks:`, count: lines.length, details: lines.slice(0, TASKS_LISTED) },
+    );
+  }
+  return out;
 }
 
 /** Evaluates the thresholds against what `health` (and `ps --older`) reported. Pure, so it is easy to test. */
@@ -131,19 +190,35 @@ export async function check(opts: CheckOptions): Promise<void> {
       pending: number(opts.maxPending, '--max-pending', Infinity, 'a whole number from 0'),
       elu: number(opts.maxElu, '--max-elu', 1, 'a fraction from 0'),
     };
-    ({ client } = await connectTo(opts, 2000));
-    // One --timeout for both calls.
-    const deadline = Date.now() + timeoutMs(opts, 2000);
-    const health = (await client.call('health', {}, timeoutMs(opts, 2000))) as HealthResult;
+    if (opts.deep && limits.taskAge === undefined) throw new AsyncmonError('BAD_ARGUMENT', '--deep goes with --max-task-age: it says where the old tasks are parked');
+    const heap = opts.lost === true || opts.cycles === true;
+    // A heap snapshot takes seconds on a big heap: without a --timeout of the user's, room for it.
+    const total = heap || opts.deep ? (opts.timeoutIsDefault ? HEAP_TIMEOUT_MS : timeoutMs(opts, HEAP_TIMEOUT_MS)) : timeoutMs(opts, 2000);
+    ({ client } = await connectTo({ ...opts, timeout: String(total) }, 2000));
+    // One --timeout for every call.
+    const deadline = Date.now() + total;
+    const left = () => Math.max(100, deadline - Date.now());
+    const health = (await client.call('health', {}, left())) as HealthResult;
     // Every task over the age, from the main thread; while it is blocked, health's oldest few.
     let old: Page<TaskInfo> | null = null;
     if (limits.taskAge !== undefined && health.status === 'ok') {
-      old = (await client.call('ps', { older: Math.floor(limits.taskAge), limit: TASKS_LISTED, stuck: true }, Math.max(100, deadline - Date.now())).catch(() => null)) as Page<TaskInfo> | null;
+      old = (await client.call('ps', { older: Math.floor(limits.taskAge), limit: TASKS_LISTED, stuck: true, ...(opts.deep ? { deep: true } : {}) }, left()).catch(() => null)) as Page<TaskInfo> | null;
     }
     const results = evaluate(health, limits, old);
+    // The same snapshot answers --deep's ps above, if it took one.
+    let snapshot: AwaitsResult | null = null;
+    if (heap) {
+      const a = await client.call('awaits', { limit: 0 }, left()).then(
+        (r) => r as AwaitsResult,
+        (err: unknown) => `no heap snapshot: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      if (typeof a !== 'string') snapshot = a;
+      results.push(...heapChecks(a, opts));
+    }
     const failed = results.filter((r) => !r.ok);
     if (opts.json) {
-      process.stdout.write(JSON.stringify({ ok: failed.length === 0, pid: health.pid, checks: results }, null, 2) + '\n');
+      const heapInfo = snapshot ? { heap: { pauseMs: snapshot.pauseMs, takenAt: snapshot.takenAt } } : {};
+      process.stdout.write(JSON.stringify({ ok: failed.length === 0, pid: health.pid, checks: results, ...heapInfo }, null, 2) + '\n');
     } else {
       for (const r of failed) {
         process.stdout.write(`✗ ${r.message}\n`);
@@ -154,6 +229,7 @@ export async function check(opts: CheckOptions): Promise<void> {
           ? `✓ pid ${health.pid}: all ${results.length} checks passed\n`
           : `✗ pid ${health.pid}: ${failed.length} of ${results.length} checks failed\n`,
       );
+      if (snapshot) process.stdout.write(`(the host paused ${formatDuration(snapshot.pauseMs)} for a heap snapshot)\n`);
     }
     process.exitCode = failed.length === 0 ? EXIT.ok : EXIT.failed;
   } catch (err) {

@@ -84,7 +84,11 @@ targetOptions(program.command('check'), '2000')
   .option('--max-task-age <duration>', 'a live task older than this fails; with its unit: 500ms, 30s, 2m')
   .option('--max-pending <n>', 'more tracked pending promises than this fails')
   .option('--max-elu <0..1>', 'event-loop utilization above this fails')
-  .action(async (opts) => (await import('./check.js')).check(opts));
+  .option('--deep', 'with --max-task-age: say where the old tasks are parked, from a heap snapshot (pauses the host)')
+  .option('--lost', 'a live request that nothing left in the process can ever answer fails (a heap snapshot: pauses the host)')
+  .option('--cycles', 'async functions that can only be resolved by each other (a deadlock) fail (the same snapshot)')
+  .addHelpText('after', '\nWith --deep, --lost or --cycles, --timeout defaults to 15000: a snapshot takes seconds on a big heap.')
+  .action(async (opts, cmd: Command) => (await import('./check.js')).check({ ...opts, timeoutIsDefault: cmd.getOptionValueSource('timeout') === 'default' }));
 
 targetOptions(program.command('dump'), '30000')
   .description('write a full snapshot as versioned JSON (for bug reports and top --file)')

@@ -46,13 +46,21 @@ export type CombinatorName = 'all' | 'allSettled' | 'any' | 'race';
 
 /** An object a chain's frames hold that tells whose work it is. */
 export interface AttributionHint {
-  kind: 'request' | 'response' | 'abort-signal';
+  /** `task`: the mark of a `task()` (TASK_MARK), on its signal or where its result is awaited. */
+  kind: 'request' | 'response' | 'abort-signal' | 'task';
   nodeId: number;
   /** The frame (Generator heap id) that holds it. */
   frame: number;
-  /** `GET /users/42` for a request, when the snapshot holds its method and url. */
+  /** `GET /users/42` for a request, when the snapshot holds its method and url; the task's id (`17`) for a task. */
   detail?: string;
 }
+
+/**
+ * The class name of the mark `task()` leaves for heap snapshots (agent/host/task.ts): an object
+ * with the task's id as a string property `id` (a snapshot shows strings, never numbers), held
+ * by the task's AbortSignal and by the scope of the handlers `task()` puts on fn's promise.
+ */
+export const TASK_MARK = 'AsyncmonTask';
 
 /** One root of the forest and its line of awaits, outermost first, innermost last. */
 export interface AwaitChain {
@@ -124,6 +132,8 @@ class Analysis {
   private readonly awaiting = new Map<number, number>();
   /** Outer (or pending next()) promise → its frame. */
   private readonly outerOf = new Map<number, number>();
+  /** Frame → its outer promise (not for async generators). */
+  private readonly outerPromise = new Map<number, number>();
   private readonly frames = new Set<number>();
   /** Promise → promises it follows (then-derived, or resolved by their settling). */
   private readonly follows = new Map<number, number[]>();
@@ -162,6 +172,7 @@ class Analysis {
         if (name === 'Promise' && g.nodeType(to) === 'object') {
           this.frames.add(k);
           this.outerOf.set(to, k);
+          this.outerPromise.set(k, to);
         } else if (name === 'system / AsyncGeneratorRequest') {
           this.frames.add(k);
           const p = this.childNamed(to, 'hidden', 'Promise');
@@ -410,6 +421,16 @@ class Analysis {
   private hints(line: number[]): AttributionHint[] {
     const out: AttributionHint[] = [];
     const seen = new Set<number>();
+    // First the task whose `task()` waits for the outermost function's promise: its handlers'
+    // scope holds the mark. That is surely whose work the chain is; a signal a frame holds may
+    // be an outer task's, passed down.
+    const outer = line.length > 0 ? this.outerPromise.get(line[0]) : undefined;
+    const scopeMark = outer !== undefined ? this.markAwaiting(outer) : -1;
+    const scopeTask = scopeMark >= 0 ? this.taskHint(scopeMark, line[0]) : null;
+    if (scopeTask) {
+      seen.add(scopeMark);
+      out.push(scopeTask);
+    }
     for (const f of line) {
       for (const k of this.heldByFrame(f)) {
         const kind = HINTS[this.g.nodeName(k)];
@@ -419,9 +440,49 @@ class Analysis {
         const detail = kind === 'request' ? this.requestLine(k) : undefined;
         if (detail) hint.detail = detail;
         out.push(hint);
+        if (kind === 'abort-signal') {
+          // Under a symbol key: whatever the edge, never a weak one.
+          const mark = this.g.outgoing(k).find((x) => x.type !== 'weak' && this.g.nodeName(x.to) === TASK_MARK)?.to ?? -1;
+          const task = mark >= 0 ? this.taskHint(mark, f) : null;
+          if (task && !seen.has(mark)) {
+            seen.add(mark);
+            out.push(task);
+          }
+        }
       }
     }
     return out;
+  }
+
+  /** A `task` hint for a TASK_MARK object, when its `id` is there to read. */
+  private taskHint(mark: number, frame: number): AttributionHint | null {
+    const id = this.g.child(mark, 'property', 'id');
+    if (id < 0 || this.g.nodeType(id) !== 'string') return null;
+    return { kind: 'task', nodeId: this.g.nodeId(mark), frame: this.g.nodeId(frame), detail: this.g.nodeName(id) };
+  }
+
+  /** The TASK_MARK in the scope (a few contexts up) of a handler of promise p's reactions, or -1. */
+  private markAwaiting(p: number): number {
+    const g = this.g;
+    let r = g.child(p, 'internal', 'reactions_or_result');
+    const seen = new Set<number>();
+    while (r >= 0 && g.nodeName(r) === REACTION && !seen.has(r)) {
+      seen.add(r);
+      let next = -1;
+      for (const x of g.outgoing(r)) {
+        if (x.type === 'weak') continue;
+        if (g.nodeName(x.to) === REACTION) next = x.to;
+        else if (g.nodeType(x.to) === 'closure') {
+          let ctx = g.child(x.to, 'internal', 'context');
+          for (let depth = 0; ctx >= 0 && depth < 4 && this.names.isContext(ctx) && !this.names.isModuleContext(ctx); depth++) {
+            for (const v of g.outgoing(ctx)) if (v.type === 'context' && g.nodeName(v.to) === TASK_MARK) return v.to;
+            ctx = g.child(ctx, 'internal', 'previous');
+          }
+        }
+      }
+      r = next;
+    }
+    return -1;
   }
 
   /** What frame f holds: its registers, the variables of its scopes below module level, and one property deeper. */

@@ -52,9 +52,21 @@ export interface TaskInfo {
   phase?: string;
   traceId?: string;
   spanId?: string;
-  /** What the task is parked on, when known (promises level). */
+  /** What the task is parked on, when known (promises level, or `ps --deep`). */
   waitsOn?: Site | null;
+  /** `heap`: `waitsOn` was read from a heap snapshot (`ps --deep`), not recorded by hooks. */
+  waitsFrom?: 'heap';
+  /** From the heap (`ps --deep`): a request nothing left in the process can ever answer. */
+  lost?: true;
   children: number;
+}
+
+/**
+ * `ps`'s answer. With `--deep`, `heap` says which snapshot filled in the waits the hooks did
+ * not record (how long the host paused for it, how old it is), or why none could be taken.
+ */
+export interface TaskPage extends Page<TaskInfo> {
+  heap?: { pauseMs: number; takenAt: number; ageMs: number } | { error: string };
 }
 
 export interface HistoryEntry {

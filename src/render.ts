@@ -17,6 +17,7 @@ import type {
   StackResult,
   StatsResult,
   TaskInfo,
+  TaskPage,
   TrackerStatus,
   TreeNode,
   WhereInfo,
@@ -41,9 +42,10 @@ export function stacksText(stacks: TrackerStatus['stacks']): string {
   return typeof stacks === 'number' ? `1/${stacks}` : stacks;
 }
 
-export function renderTasks(page: Page<TaskInfo>, width = 80): string {
+export function renderTasks(page: TaskPage, width = 80): string {
   if (page.total === 0) return 'no live tasks';
   const hasWaits = page.items.some((t) => t.waitsOn !== undefined);
+  const fromHeap = page.items.some((t) => t.waitsFrom === 'heap');
   return (
     renderTable<TaskInfo>(
       [
@@ -53,14 +55,26 @@ export function renderTasks(page: Page<TaskInfo>, width = 80): string {
         { header: 'NAME', cell: (t) => truncate(t.state === 'cancelling' ? `${t.name} (cancelling)` : t.name, NAME_WIDTH) },
         {
           header: hasWaits ? 'WAITS ON' : 'CREATED AT',
-          cell: (t) => (hasWaits ? formatSite(t.waitsOn) : t.site ? formatSite(t.site) : (t.detail ?? '-')) + (t.phase ? ` · ${t.phase}` : ''),
+          // `*`: read from a heap snapshot (`ps --deep`), the footer says which.
+          cell: (t) => (hasWaits ? (t.lost ? 'nothing left can ever answer it' : formatSite(t.waitsOn)) + (t.waitsFrom === 'heap' ? ' *' : '') : t.site ? formatSite(t.site) : (t.detail ?? '-')) + (t.phase ? ` · ${t.phase}` : ''),
           flex: true,
         },
       ],
       page.items,
       width,
-    ) + more(page, 'tasks')
+    ) +
+    more(page, 'tasks') +
+    heapFooter(page, fromHeap)
   );
+}
+
+/** `ps --deep`'s last line: which snapshot the `*` waits came from, or why there was none. */
+function heapFooter(page: TaskPage, fromHeap: boolean): string {
+  const h = page.heap;
+  if (!h) return '';
+  if ('error' in h) return `\n(no heap snapshot: ${h.error})`;
+  const age = h.ageMs >= 1000 ? `, ${formatDuration(h.ageMs)} ago` : '';
+  return fromHeap ? `\n* waits from a heap snapshot: host paused ${formatDuration(h.pauseMs)}${age}` : `\n(a heap snapshot found no more waits: host paused ${formatDuration(h.pauseMs)}${age})`;
 }
 
 function frames(list: Frame[], indent = ''): string {
@@ -300,7 +314,7 @@ export function renderResult(cmd: string, raw: unknown, width = 80): string {
   const result = typeof raw === 'string' ? cleanText(raw, true) : cleanValue(raw);
   switch (cmd) {
     case 'ps':
-      return renderTasks(result as Page<TaskInfo>, width);
+      return renderTasks(result as TaskPage, width);
     case 'where':
       return renderWhere(result as WhereInfo);
     case 'tree':

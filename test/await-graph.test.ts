@@ -5,7 +5,7 @@
  * continuation.
  */
 import { describe, expect, it } from 'vitest';
-import { awaitGraph } from '../src/await-graph.js';
+import { TASK_MARK, awaitGraph } from '../src/await-graph.js';
 import { parseHeapSnapshot } from '../src/heap-snapshot.js';
 import { SnapshotBuilder } from './helpers/heap-builder.js';
 import type { Flavour } from './helpers/heap-builder.js';
@@ -272,5 +272,68 @@ describe.each(['node20', 'node24'] as const)('awaitGraph on hand-built heaps (%s
       { kind: 'response', nodeId: h.b.id(served.res), frame: h.b.id(handler.gen) },
     ]);
     expect(g.lostResponses).toEqual([{ nodeId: h.b.id(lost.res), requestNodeId: h.b.id(lost.req), detail: 'GET /lost' }]);
+  });
+  it('names task() chains by their mark: on the signal a frame holds, or in the scope of what awaits the outermost frame', () => {
+    const h = new V8Heap(flavour);
+    const mark = (id: string | null) => {
+      const m = h.b.node('object', TASK_MARK);
+      if (id !== null) h.b.edge(m, 'property', 'id', h.b.node('string', id));
+      h.b.edge(m, 'property', 'ended', h.b.node('hidden', 'system / Oddball'));
+      return m;
+    };
+    // sync-users holds its signal, which holds its mark under a symbol.
+    const signal = h.b.node('object', 'AbortSignal');
+    const m17 = mark('17');
+    h.b.edge(signal, 'property', '<symbol asyncmon.task>', m17);
+    const withSignal = h.frame('syncUsers', { holds: [signal] });
+    // quiet-job never looks at its signal: task()'s .then on its promise closes over the mark.
+    const quiet = h.frame('quietJob');
+    const inner = h.frame('step');
+    h.reactions(inner.outer, [h.awaitBy(quiet.gen)]);
+    const taskScope = h.context(h.module);
+    const m23 = mark('23');
+    h.b.edge(taskScope, 'context', 'mark', m23);
+    h.reactions(quiet.outer, [{ handlers: [h.closure('', 'InterpreterEntryTrampoline', taskScope), h.closure('', 'InterpreterEntryTrampoline', taskScope)], derived: h.promise() }]);
+    // A mark without its id, and one in a module's scope (shared by everything there), name nothing.
+    const broken = h.b.node('object', 'AbortSignal');
+    h.b.edge(broken, 'property', '<symbol asyncmon.task>', mark(null));
+    const unnamed = h.frame('unnamed', { holds: [broken] });
+    const moduleLevel = h.frame('moduleLevel');
+    h.moduleVar('mark', mark('99'));
+    h.reactions(moduleLevel.outer, [{ handlers: [h.closure('', 'InterpreterEntryTrampoline', h.module)], derived: h.promise() }]);
+    for (const f of [withSignal, inner, unnamed, moduleLevel]) {
+      const gate = h.promise();
+      h.moduleVar(`gate${f.gen}`, gate);
+      h.reactions(gate, [h.awaitBy(f.gen)]);
+    }
+    const g = h.graph();
+    const hintsOf = (name: string) => g.chains.find((c) => fns(c) === name)!.hints;
+    expect(hintsOf('syncUsers')).toEqual([
+      { kind: 'abort-signal', nodeId: h.b.id(signal), frame: h.b.id(withSignal.gen) },
+      { kind: 'task', nodeId: h.b.id(m17), frame: h.b.id(withSignal.gen), detail: '17' },
+    ]);
+    expect(hintsOf('quietJob > step')).toEqual([{ kind: 'task', nodeId: h.b.id(m23), frame: h.b.id(quiet.gen), detail: '23' }]);
+    expect(hintsOf('unnamed').map((x) => x.kind)).toEqual(['abort-signal']);
+    expect(hintsOf('moduleLevel')).toEqual([]);
+  });
+
+  it('prefers the task that awaits the chain over an outer task’s signal its frames were handed', () => {
+    const h = new V8Heap(flavour);
+    const mark = (id: string) => {
+      const m = h.b.node('object', TASK_MARK);
+      h.b.edge(m, 'property', 'id', h.b.node('string', id));
+      return m;
+    };
+    const parentSignal = h.b.node('object', 'AbortSignal');
+    h.b.edge(parentSignal, 'property', '<symbol asyncmon.task>', mark('1'));
+    const child = h.frame('child', { holds: [parentSignal] });
+    const scope = h.context(h.module);
+    h.b.edge(scope, 'context', 'mark', mark('2'));
+    h.reactions(child.outer, [{ handlers: [h.closure('', 'InterpreterEntryTrampoline', scope)], derived: h.promise() }]);
+    const gate = h.promise();
+    h.moduleVar('gate', gate);
+    h.reactions(gate, [h.awaitBy(child.gen)]);
+    const [c] = h.graph().chains;
+    expect(c.hints.filter((x) => x.kind === 'task').map((x) => x.detail)).toEqual(['2', '1']);
   });
 });

@@ -645,3 +645,59 @@ describe('connection, help and quit', () => {
     expect(s.flash).toBeNull();
   });
 });
+
+describe('the await view (a)', () => {
+  const intent = (s: State, i: Intent, pageSize = 5) => reduce(s, { type: 'intent', intent: i, pageSize });
+  const graph = {
+    takenAt: 1,
+    pauseMs: 120,
+    snapshotBytes: 2_000_000,
+    analysisMs: 5,
+    total: 1,
+    chains: [{ id: 9, task: { id: 3, name: 'sync-users' }, request: null, frames: [{ fn: 'sync', site: { fn: 'sync', file: '/srv/app.js', line: 7, column: 5 }, asyncGenerator: false }], waitsFor: { kind: 'nothing' }, awaitedBy: [] }],
+    cycles: [],
+    lost: [{ request: 'GET /never', task: null }],
+  };
+
+  it('asks for one snapshot when opened, and again only when asked: never on a tick or an update', () => {
+    const opened = intent(live([task(1, 'a')]), { type: 'open-awaits' });
+    expect(opened.state.mode).toBe('awaits');
+    expect(opened.state.awaits.loading).toBe(true);
+    expect(opened.effects).toEqual([{ type: 'fetch-awaits' }]);
+    // Pressed again while it is being taken: no second request.
+    expect(intent(opened.state, { type: 'open-awaits' }).effects).toEqual([]);
+    let s = reduce(opened.state, { type: 'awaits', result: graph, error: null }).state;
+    for (let i = 0; i < 5; i++) {
+      const tick = reduce(s, { type: 'tick', now: 10_000 * i });
+      const up = reduce(tick.state, { type: 'update', changes: { tasks: { total: 1, items: [task(1, 'a')] } }, dropped: 0, now: i });
+      expect([...tick.effects, ...up.effects]).toEqual([]);
+      s = up.state;
+    }
+    expect(s.awaits.lines.join('\n')).toContain('#1  sync-users (task 3)');
+    expect(s.awaits.lines.join('\n')).toContain('GET /never can never be answered');
+    expect(footerLine(s, 200)).toMatch(/^host paused 120ms {2}↑\/↓ PgUp\/PgDn scroll/);
+    // Another snapshot only with `a` again.
+    expect(intent(s, { type: 'open-awaits' }).effects).toEqual([{ type: 'fetch-awaits' }]);
+  });
+
+  it('scrolls within the lines, Esc goes back, a dump has no heap, errors are shown', () => {
+    let s = reduce(intent(live(), { type: 'open-awaits' }).state, { type: 'awaits', result: graph, error: null }).state;
+    const n = s.awaits.lines.length;
+    s = intent(s, { type: 'bottom' }).state;
+    expect(s.awaits.scroll).toBe(n - 1);
+    s = intent(s, { type: 'move', by: 100 }).state;
+    expect(s.awaits.scroll).toBe(n - 1);
+    s = intent(s, { type: 'page', by: -1 }, 2).state;
+    expect(s.awaits.scroll).toBe(n - 3);
+    s = intent(s, { type: 'top' }).state;
+    expect(s.awaits.scroll).toBe(0);
+    // Keys that mean something in the table do nothing here.
+    expect(intent(s, { type: 'ask-cancel' }).state).toBe(s);
+    expect(intent(s, { type: 'back' }).state.mode).toBe('normal');
+    const file = intent(initialState('dump.json', 'file'), { type: 'open-awaits' });
+    expect(file.effects).toEqual([]);
+    expect(file.state.flash).toMatch(/a dump has no heap/);
+    const failed = reduce(intent(live(), { type: 'open-awaits' }).state, { type: 'awaits', result: null, error: 'the agent is busy' }).state;
+    expect(failed.awaits).toMatchObject({ loading: false, error: 'the agent is busy' });
+  });
+});

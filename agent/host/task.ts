@@ -5,6 +5,20 @@ import { captureStack } from './stack-capture.js';
 import type { TaskRecord } from './task-registry.js';
 import { activeSpan, activeSpanIds } from './otel.js';
 
+/**
+ * What a heap snapshot (`awaits`, `ps --deep`) finds of a running task: its class name is
+ * src/await-graph.ts's TASK_MARK, and it carries the task's id as a string, since a snapshot
+ * shows strings but no numbers. The task's signal holds it under a symbol (so nothing that
+ * lists the signal's keys sees it), and so does the scope of the handlers `task()` puts on fn's
+ * promise, so fn's chain of async functions is named after the task whether or not it keeps
+ * its signal.
+ */
+class AsyncmonTask {
+  ended = false;
+  constructor(readonly id: string) {}
+}
+const MARK = Symbol('asyncmon.task');
+
 /** Options for `task()`. */
 export interface TaskOptions {
   /** An outside signal that, when aborted, cancels the task too. */
@@ -69,7 +83,13 @@ export function task<T>(name: string, fn: (signal: AbortSignal) => T | PromiseLi
       unlink = () => outside.removeEventListener('abort', onAbort);
     }
   }
+  const mark = new AsyncmonTask(String(record.id));
+  try {
+    Object.defineProperty(controller.signal, MARK, { value: mark });
+  } catch {}
   const settle = (outcome: 'finished' | 'failed', value: unknown) => {
+    // Read here, so the mark lives in this scope, which the handlers on fn's promise close over.
+    mark.ended = true;
     unlink();
     agent.registry.end(record, outcome, outcome === 'failed' ? value : undefined);
     if (outcome === 'finished') resolveOuter(value as T);

@@ -87,7 +87,7 @@ export async function takeAwaits(
   };
   const out: AwaitChainInfo[] = chains.map((c) => {
     const request = requestOf(c);
-    return { id: c.id, task: taskOf(request), request, frames: c.frames.map(frame), waitsFor: waitOf(c.waitsFor), awaitedBy: c.awaitedBy };
+    return { id: c.id, task: markedTask(c, tasks) ?? taskOf(request), request, frames: c.frames.map(frame), waitsFor: waitOf(c.waitsFor), awaitedBy: c.awaitedBy };
   });
   return {
     takenAt: Date.now(),
@@ -99,6 +99,19 @@ export async function takeAwaits(
     cycles: g.cycles.map((cy) => ({ frames: cy.frames.map(frame) })),
     lost: g.lostResponses.map((l) => ({ request: l.detail ?? null, task: taskOf(l.detail ?? null) })),
   };
+}
+
+/**
+ * The `task()` a chain works for, by the mark it left in the heap (src/await-graph.ts
+ * TASK_MARK): the outermost frame's first, as an inner function may hold an outer task's signal.
+ */
+export function markedTask(c: AwaitChain, tasks: TaskRow[]): { id: number; name: string } | null {
+  for (const h of c.hints) {
+    if (h.kind !== 'task' || !h.detail || !/^\d+$/.test(h.detail)) continue;
+    const t = tasks.find((x) => x.id === Number(h.detail) && x.kind === 'task');
+    if (t) return { id: t.id, name: t.name };
+  }
+  return null;
 }
 
 function waitOf(w: WaitTarget): AwaitWait {

@@ -15,10 +15,12 @@ import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
 import { formatChain, formatDuration } from '../../src/format.js';
 import { blockedTaskText } from '../../src/render.js';
-import type { AwaitsResult, HealthResult, Page, StatsResult, TaskInfo, WhereInfo } from '../../src/model.js';
+import type { AwaitsResult, HealthResult, Page, StatsResult, TaskInfo, TaskPage, WhereInfo } from '../../src/model.js';
 import type { StatusMessage, WorkerConfig, WorkerReport } from '../messages.js';
 import { AnswerCache } from './answer-cache.js';
 import { takeAwaits, whereFromHeap } from './awaits.js';
+import { deepTasks } from './deep.js';
+import { HeapAnswers, sliceAwaits } from './heap-answers.js';
 import { HeapCapture } from './heap-capture.js';
 import { MainBridge } from './main-bridge.js';
 import { Sentinel } from './sentinel.js';
@@ -172,7 +174,7 @@ function main(): void {
       case 'awaits': {
         const blockedMs = sentinel.blockedMs();
         if (blockedMs > 0) throw blockedError(blockedMs);
-        return awaits(typeof args.limit === 'number' ? Math.min(args.limit, DEFAULTS.maxListLimit) : DEFAULTS.awaitsChains, session.peer);
+        return awaits(typeof args.limit === 'number' ? Math.min(args.limit, DEFAULTS.maxListLimit) : DEFAULTS.awaitsChains);
       }
       case 'where': {
         const w = (await callMain('where', args, session.peer, spec.access)) as WhereInfo;
@@ -180,11 +182,26 @@ function main(): void {
         // began, library promises only): the heap knows, at the cost of a snapshot's pause.
         if (w.waitsOn?.site || (w.state !== 'running' && w.state !== 'cancelling') || sentinel.blockedMs() > 0) return w;
         try {
-          const a = await awaits(DEFAULTS.maxListLimit, session.peer);
+          const a = await awaits(DEFAULTS.maxListLimit);
           const chain = a.chains.find((c) => c.task?.id === w.id);
           return chain ? whereFromHeap(w, chain, a.pauseMs) : w;
         } catch {
           return w;
+        }
+      }
+      case 'ps': {
+        if (!args.deep) return callMain('ps', args, session.peer, spec.access);
+        const { deep: _deep, ...rest } = args;
+        const page = (await callMain('ps', rest, session.peer, spec.access)) as TaskPage;
+        // Only when the hooks left a task without its wait, and the loop runs (a snapshot
+        // would wait behind the block).
+        if (!page.items.some((t) => !t.waitsOn)) return page;
+        try {
+          const blockedMs = sentinel.blockedMs();
+          if (blockedMs > 0) throw blockedError(blockedMs);
+          return deepTasks(page, await awaits(DEFAULTS.maxListLimit));
+        } catch (err) {
+          return { ...page, heap: { error: err instanceof Error ? err.message : String(err) } };
         }
       }
       case 'watch':
@@ -219,33 +236,20 @@ function main(): void {
     }
   };
 
-  // One heap snapshot at a time, and one answers every `awaits` and `where` for a moment.
+  // One heap snapshot at a time, and one answers every `awaits`, `where` and `ps --deep` for a
+  // while: the longer the pause, the longer (heap-answers.ts).
   const capture = new HeapCapture();
-  let lastAwaits: { at: number; limit: number; value: Promise<AwaitsResult> } | null = null;
-  const awaits = (limit: number, by: string): Promise<AwaitsResult> => {
-    if (lastAwaits && lastAwaits.limit >= limit && (lastAwaits.at === Infinity || Date.now() - lastAwaits.at < DEFAULTS.awaitsReuseMs)) {
-      // A bigger answer serves a smaller ask: only as many chains as asked for.
-      return lastAwaits.value.then((r) => (r.chains.length > limit ? { ...r, chains: r.chains.slice(0, limit) } : r));
-    }
-    const entry = {
-      at: Infinity,
-      limit,
-      value: takeAwaits(capture, {
-        limit,
+  const heap = new HeapAnswers(
+    () =>
+      takeAwaits(capture, {
+        limit: DEFAULTS.maxListLimit,
         heapUsedBytes: status?.loop?.heapUsedBytes ?? null,
-        tasks: async () => ((await callMain('ps', { limit: DEFAULTS.maxListLimit }, by, 'read')) as Page<TaskInfo>).items,
+        tasks: async () => ((await callMain('ps', { limit: DEFAULTS.maxListLimit }, 'heap snapshot', 'read')) as Page<TaskInfo>).items,
         pausing: (work) => sentinel.holding(work),
       }),
-    };
-    entry.value.then(
-      () => (entry.at = Date.now()),
-      () => {
-        if (lastAwaits === entry) lastAwaits = null;
-      },
-    );
-    lastAwaits = entry;
-    return entry.value;
-  };
+    { reuseMs: DEFAULTS.awaitsReuseMs, share: config.limits.workBudgetMs / config.limits.workWindowMs },
+  );
+  const awaits = (limit: number): Promise<AwaitsResult> => heap.get().then((r) => sliceAwaits(r, limit));
 
   const watcher = new Watcher(config.limits.maxOutputBytes, (args) => cachedMain('snapshot', args, 'watch'), health, () => sentinel.history());
 

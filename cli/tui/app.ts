@@ -14,7 +14,7 @@ import { selectedId } from './rows.js';
 import { applyChanges, initialState, reduce } from './state.js';
 import type { State } from './model.js';
 import type { Action, Effect } from './state.js';
-import { detailLines, footerLine, headerLines, helpText, tabBar, tableLines } from './view.js';
+import { awaitsLines, detailLines, footerLine, headerLines, helpText, tabBar, tableLines } from './view.js';
 
 interface TopOptions extends TargetOptions {
   file?: string;
@@ -68,6 +68,7 @@ export async function top(opts: TopOptions): Promise<void> {
   const table = blessed.box({ parent: screen, top: 4, left: 0, width: '100%', bottom: 1, tags: true, wrap: false });
   const detail = blessed.box({ parent: screen, top: 4, right: 0, width: '45%', bottom: 1, tags: true, border: { type: 'line' }, hidden: true, label: ' details ' });
   const footer = blessed.box({ parent: screen, bottom: 0, left: 0, width: '100%', height: 1, tags: true, wrap: false });
+  const awaitsBox = blessed.box({ parent: screen, top: 4, left: 0, width: '100%', bottom: 1, tags: true, wrap: false, border: { type: 'line' }, hidden: true, label: ' await graph, from a heap snapshot (Esc back) ' });
   const help = blessed.box({ parent: screen, top: 0, left: 'center', width: 70, height: '100%', tags: true, border: { type: 'line' }, hidden: true, label: ' keys ' });
 
   let client: AgentClient | null = null;
@@ -102,6 +103,8 @@ export async function top(opts: TopOptions): Promise<void> {
     table.setContent(tableLines(state, tableWidth, height - 5).join('\n'));
     if (detailOpen) detail.setContent(detailLines(state, selectedId(state), Math.floor(width * 0.45) - 2).join('\n'));
     footer.setContent(footerLine(state, width));
+    awaitsBox.hidden = state.mode !== 'awaits';
+    if (!awaitsBox.hidden) awaitsBox.setContent(awaitsLines(state, width - 2, height - 7).join('\n'));
     help.hidden = state.mode !== 'help';
     if (!help.hidden) help.setContent(helpText());
     screen.render();
@@ -132,6 +135,9 @@ export async function top(opts: TopOptions): Promise<void> {
         case 'fetch-where':
           dispatch({ type: 'where', where: (await client.call('where', { id: effect.id })) as WhereInfo, error: null });
           break;
+        case 'fetch-awaits':
+          dispatch({ type: 'awaits', result: await client.call('awaits', {}, 30_000), error: null });
+          break;
         case 'cancel': {
           const r = (await client.call('cancel', { id: effect.id, reason: 'cancelled from asyncmon top' })) as { message: string };
           dispatch({ type: 'flash', message: `✓ ${r.message}` });
@@ -149,6 +155,7 @@ export async function top(opts: TopOptions): Promise<void> {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (effect.type === 'fetch-where') dispatch({ type: 'where', where: null, error: message });
+      else if (effect.type === 'fetch-awaits') dispatch({ type: 'awaits', result: null, error: message });
       else dispatch({ type: 'flash', message: `✗ ${message}` });
     }
   };

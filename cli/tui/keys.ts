@@ -11,6 +11,7 @@ export type Intent =
   | { type: 'sort-order' }
   | { type: 'ask-cancel' }
   | { type: 'toggle-tree' }
+  | { type: 'open-awaits' }
   | { type: 'toggle-pause' }
   | { type: 'cycle-level' }
   | { type: 'cycle-stacks' }
@@ -52,6 +53,7 @@ export const BINDINGS: readonly Binding[] = [
   { keys: ['S-s'], label: 'S', help: 'reverse the sort order', intent: { type: 'sort-order' } },
   { keys: ['c'], label: 'c', help: 'cancel the selected task or handle (asks first)', intent: { type: 'ask-cancel' }, footer: 'cancel' },
   { keys: ['t'], label: 't', help: 'tasks as a tree', intent: { type: 'toggle-tree' }, footer: 'tree' },
+  { keys: ['a'], label: 'a', help: 'await graph from a heap snapshot (pauses the host)', intent: { type: 'open-awaits' }, footer: 'awaits' },
   { keys: ['space'], label: 'Space', help: 'pause / resume updates', intent: { type: 'toggle-pause' }, footer: 'pause' },
   { keys: ['S-l'], label: 'L', help: 'next tracking level (tasks → resources → promises)', intent: { type: 'cycle-level' }, footer: 'level' },
   { keys: ['S-k'], label: 'K', help: 'next stacks mode (off → tasks → 1/64 → on)', intent: { type: 'cycle-stacks' } },

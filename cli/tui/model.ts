@@ -62,10 +62,15 @@ export interface State {
   flashAt: number;
   tab: Tab;
   views: Record<Tab, TabView>;
-  mode: 'normal' | 'filter' | 'confirm' | 'help';
+  mode: 'normal' | 'filter' | 'confirm' | 'help' | 'awaits';
   filterInput: string;
   tree: boolean;
   detail: { open: boolean; where: WhereInfo | null; error: string | null };
   confirm: { id: string; label: string } | null;
+  /**
+   * The await graph view (`a`): `awaits`' answer as the lines `asyncmon awaits` prints, fetched
+   * when asked (it pauses the host: never on a timer), and how far it is scrolled.
+   */
+  awaits: { loading: boolean; lines: string[]; error: string | null; scroll: number; pauseMs: number | null };
   flash: string | null;
 }

@@ -1,4 +1,5 @@
-import type { Level, LoopStats, StacksMode, WhereInfo } from '../../src/model.js';
+import type { AwaitsResult, Level, LoopStats, StacksMode, WhereInfo } from '../../src/model.js';
+import { renderResult } from '../../src/render.js';
 import type { Intent } from './keys.js';
 import { TABS } from './model.js';
 import type { ConnStatus, State, Tab, TabView } from './model.js';
@@ -20,11 +21,13 @@ export type Action =
   | { type: 'filter-input'; text: string; done: boolean }
   | { type: 'confirm'; yes: boolean }
   | { type: 'where'; where: WhereInfo | null; error: string | null }
+  | { type: 'awaits'; result: unknown; error: string | null }
   | { type: 'flash'; message: string };
 
 /** What the app loop must do after an action (I/O lives there, not here). */
 export type Effect =
   | { type: 'fetch-where'; id: string }
+  | { type: 'fetch-awaits' }
   | { type: 'cancel'; id: string }
   | { type: 'track'; level: Level; stacks?: string }
   | { type: 'watch'; action: 'pause' | 'resume' }
@@ -68,6 +71,7 @@ export function initialState(target: string, status: ConnStatus = 'connecting'):
     detail: { open: false, where: null, error: null },
     confirm: null,
     flash: null,
+    awaits: { loading: false, lines: [], error: null, scroll: 0, pauseMs: null },
   };
 }
 
@@ -163,6 +167,15 @@ export function reduce(s: State, action: Action): { state: State; effects: Effec
     }
     case 'where':
       return { state: { ...s, detail: { open: s.detail.open, where: action.where, error: action.error } }, effects: [] };
+    case 'awaits': {
+      if (action.error !== null || !isRecord(action.result)) {
+        return { state: { ...s, awaits: { ...s.awaits, loading: false, error: action.error ?? 'the agent sent no await graph' } }, effects: [] };
+      }
+      // The same text as `asyncmon awaits` (cleaned of control characters there), one line each.
+      const lines = renderResult('awaits', action.result, 1000).split('\n');
+      const pause = Number((action.result as Partial<AwaitsResult>).pauseMs);
+      return { state: { ...s, awaits: { loading: false, lines, error: null, scroll: 0, pauseMs: Number.isFinite(pause) ? pause : null } }, effects: [] };
+    }
     case 'flash':
       return { state: { ...s, flash: action.message }, effects: [] };
     case 'filter-input':
@@ -191,6 +204,7 @@ function reduceIntent(s: State, intent: Intent, pageSize: number): { state: Stat
     return { state, effects: s.tab === 'tasks' && id && s.conn.status !== 'file' ? [{ type: 'fetch-where', id } as Effect] : [] };
   };
   if (s.mode === 'help') return intent.type === 'quit' ? { state: s, effects: [{ type: 'quit' }] } : none({ ...s, mode: 'normal' });
+  if (s.mode === 'awaits') return reduceAwaits(s, intent, pageSize);
   switch (intent.type) {
     case 'move':
       return select(view.selected + intent.by);
@@ -254,10 +268,43 @@ function reduceIntent(s: State, intent: Intent, pageSize: number): { state: Stat
       const stacks = STACKS_CYCLE[(i + 1) % STACKS_CYCLE.length];
       return { state: { ...s, stacks: /^\d+$/.test(stacks) ? Number(stacks) : (stacks as StacksMode) }, effects: [{ type: 'track', level, stacks }] };
     }
+    case 'open-awaits':
+      if (s.conn.status === 'file') return none({ ...s, flash: 'a dump has no heap: the await graph needs a live process' });
+      return openAwaits(s);
     case 'help':
       return none({ ...s, mode: 'help' });
     case 'quit':
       return { state: s, effects: [{ type: 'quit' }] };
+  }
+}
+
+/** Opens the await view and asks for a snapshot (each `a` asks once: never on a timer). */
+function openAwaits(s: State): { state: State; effects: Effect[] } {
+  if (s.awaits.loading) return { state: { ...s, mode: 'awaits' }, effects: [] };
+  return { state: { ...s, mode: 'awaits', awaits: { ...s.awaits, loading: true, error: null } }, effects: [{ type: 'fetch-awaits' }] };
+}
+
+/** Keys in the await view: scroll, `a` for another snapshot, Esc back, q quits. */
+function reduceAwaits(s: State, intent: Intent, pageSize: number): { state: State; effects: Effect[] } {
+  const last = Math.max(0, s.awaits.lines.length - 1);
+  const scroll = (to: number) => ({ state: { ...s, awaits: { ...s.awaits, scroll: Math.max(0, Math.min(last, to)) } }, effects: [] as Effect[] });
+  switch (intent.type) {
+    case 'move':
+      return scroll(s.awaits.scroll + intent.by);
+    case 'page':
+      return scroll(s.awaits.scroll + intent.by * Math.max(1, pageSize));
+    case 'top':
+      return scroll(0);
+    case 'bottom':
+      return scroll(last);
+    case 'open-awaits':
+      return openAwaits(s);
+    case 'quit':
+      return { state: s, effects: [{ type: 'quit' }] };
+    case 'back':
+      return { state: { ...s, mode: 'normal' }, effects: [] };
+    default:
+      return { state: s, effects: [] };
   }
 }
 

@@ -232,7 +232,29 @@ export function detailLines(s: State, id: string | null, width: number): string[
   return out;
 }
 
+/** The await view's lines: a title, then the visible window of `asyncmon awaits`' text. */
+export function awaitsLines(s: State, width: number, height: number): string[] {
+  const a = s.awaits;
+  const inner = Math.max(1, width);
+  if (a.loading && a.lines.length === 0) return [esc(truncate('taking a heap snapshot of the host (it pauses while V8 writes it)…', inner))];
+  const out: string[] = [];
+  if (a.error) out.push(esc(truncate(`✗ ${a.error}`, inner)));
+  if (a.loading) out.push(esc(truncate('taking another heap snapshot…', inner)));
+  const room = Math.max(1, height - out.length);
+  const start = Math.max(0, Math.min(a.scroll, a.lines.length - room));
+  for (const line of a.lines.slice(start, start + room)) {
+    // User frames (›) stand out from a library's.
+    const text = esc(truncate(line, inner));
+    out.push(/^ {2}› /.test(line) ? `{bold}${text}{/bold}` : text);
+  }
+  return out;
+}
+
 export function footerLine(s: State, width: number): string {
+  if (s.mode === 'awaits') {
+    const pause = s.awaits.pauseMs !== null ? `host paused ${formatDuration(s.awaits.pauseMs)}  ` : '';
+    return esc(truncate(`${pause}↑/↓ PgUp/PgDn scroll  a take another snapshot  Esc back  q quit`, width));
+  }
   if (s.mode === 'filter') return esc(truncate(`filter: ${s.filterInput}▏  (Enter to keep, Esc to clear)`, width));
   if (s.mode === 'confirm' && s.confirm) return esc(truncate(`cancel ${s.confirm.label}? y / n`, width));
   return esc(footerText(width));
