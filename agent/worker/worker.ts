@@ -13,13 +13,13 @@ import type { Access, Args, CommandSpec } from '../../src/commands.js';
 import { agentProof, clientProof, sameProof } from '../../src/auth-proof.js';
 import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
+import { takeAwaits, whereFromHeap } from '../../src/awaits.js';
 import { formatChain, formatDuration } from '../../src/format.js';
 import { blockedTaskText } from '../../src/render.js';
 import type { AwaitsResult, HealthResult, Page, StatsResult, TaskInfo, WhereInfo } from '../../src/model.js';
 import type { StatusMessage, WorkerConfig, WorkerReport } from '../messages.js';
 import { AnswerCache } from './answer-cache.js';
-import { takeAwaits, whereFromHeap } from './awaits.js';
-import { HeapCapture } from './heap-capture.js';
+import { MainThreadCapture } from './heap-capture.js';
 import { MainBridge } from './main-bridge.js';
 import { Sentinel } from './sentinel.js';
 import { Session } from './session.js';
@@ -220,7 +220,7 @@ function main(): void {
   };
 
   // One heap snapshot at a time, and one answers every `awaits` and `where` for a moment.
-  const capture = new HeapCapture();
+  const capture = new MainThreadCapture();
   let lastAwaits: { at: number; limit: number; value: Promise<AwaitsResult> } | null = null;
   const awaits = (limit: number, by: string): Promise<AwaitsResult> => {
     if (lastAwaits && lastAwaits.limit >= limit && (lastAwaits.at === Infinity || Date.now() - lastAwaits.at < DEFAULTS.awaitsReuseMs)) {
@@ -230,7 +230,7 @@ function main(): void {
     const entry = {
       at: Infinity,
       limit,
-      value: takeAwaits(capture, {
+      value: takeAwaits((onChunk, pick) => capture.take(onChunk, pick), {
         limit,
         heapUsedBytes: status?.loop?.heapUsedBytes ?? null,
         tasks: async () => ((await callMain('ps', { limit: DEFAULTS.maxListLimit }, by, 'read')) as Page<TaskInfo>).items,
