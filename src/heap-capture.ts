@@ -55,7 +55,16 @@ export class HeapCapture {
   async take(channel: InspectorChannel, onChunk: (chunk: string) => void, pick: () => number[]): Promise<Captured> {
     if (this.busy) throw new AsyncmonError('BUSY', 'a heap snapshot is already being taken; try again when it is done');
     this.busy = true;
-    const off = channel.on('HeapProfiler.addHeapSnapshotChunk', (p) => onChunk(String(p.chunk)));
+    // A chunk the parser refuses fails the answer, not the listener's emitter.
+    let chunkError: unknown = null;
+    const off = channel.on('HeapProfiler.addHeapSnapshotChunk', (p) => {
+      if (chunkError !== null) return;
+      try {
+        onChunk(String(p.chunk));
+      } catch (err) {
+        chunkError = err;
+      }
+    });
     try {
       await channel.post('HeapProfiler.enable');
       const started = performance.now();
@@ -63,6 +72,7 @@ export class HeapCapture {
       await channel.post('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
       const pauseMs = performance.now() - started;
       off();
+      if (chunkError !== null) throw chunkError;
       const at = await this.locate(channel, pick());
       return { pauseMs, at };
     } finally {
