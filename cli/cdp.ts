@@ -31,11 +31,13 @@ export function listTargets(port: number, timeoutMs: number): Promise<Array<{ we
 }
 
 type Reply = { result?: unknown; error?: { message: string } };
+type Listener = (params: Record<string, unknown>) => void;
 
 /** One inspector session. `closed` resolves when the connection is gone, for whatever reason. */
 export class Cdp {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (msg: Reply) => void; reject: (err: Error) => void }>();
+  private readonly listeners = new Map<string, Set<Listener>>();
   private gone = false;
   readonly closed: Promise<void>;
 
@@ -45,8 +47,9 @@ export class Cdp {
   ) {
     ws.on('message', (data) => {
       try {
-        const msg = JSON.parse(String(data)) as Reply & { id?: number };
+        const msg = JSON.parse(String(data)) as Reply & { id?: number; method?: string; params?: Record<string, unknown> };
         if (msg.id !== undefined) this.pending.get(msg.id)?.resolve(msg);
+        else if (typeof msg.method === 'string') for (const fn of this.listeners.get(msg.method) ?? []) fn(msg.params ?? {});
       } catch {}
     });
     ws.on('error', () => {}); // 'close' follows and fails what is pending
@@ -102,6 +105,14 @@ export class Cdp {
       });
       this.ws.send(JSON.stringify({ id, method, params }), (err) => err && this.ws.terminate());
     });
+  }
+
+  /** Listens to an event of the session (`HeapProfiler.addHeapSnapshotChunk`); returns the function that stops. */
+  on(event: string, listener: Listener): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
   }
 
   /** Evaluates an expression in the target (awaiting a promise result) and returns its value. */

@@ -39,6 +39,15 @@ function positional(spec: CommandSpec): CommandSpec['args'] {
   return spec.args.filter((a) => a.type !== 'flag');
 }
 
+/**
+ * `awaits` and `where` also reach a Node process that runs no agent, by pid: its agent answers
+ * when it has one, else the CLI reads the await graph through the process's inspector.
+ */
+const HEAP_BY_PID: Record<string, string> = {
+  awaits: "a process by pid: its agent if it has one, else a heap snapshot through its inspector (SIGUSR1; no agent loaded, the inspector closed again)",
+  where: 'a process by pid, agent or not: <id> is then a task id (with an agent) or a text to find among the chains: a request (GET /users), a function, or file:line',
+};
+
 const program = new Command('asyncmon')
   .description('A live async debugging monitor for Node.js: what a running process waits on, and why it will not exit.')
   .version(version(), '-V, --version')
@@ -59,10 +68,17 @@ for (const spec of COMMANDS) {
   const cmd = program.command(`${spec.name} ${argSyntax(spec)}`.trim()).description(spec.summary);
   if (spec.aliases.length > 0) cmd.aliases([...spec.aliases]);
   for (const flag of spec.args.filter((a) => a.type === 'flag')) cmd.option(`--${flag.name}`, flag.summary);
+  const byPid = HEAP_BY_PID[spec.name];
+  if (byPid) cmd.option('--pid <pid>', byPid).option('--refuse-shared', 'with --pid and no agent: refuse (instead of warning) when other users have processes here');
   targetOptions(cmd).action(async (...params: unknown[]) => {
     const args: Record<string, unknown> = {};
     const ordered = positional(spec);
     const opts = params[ordered.length] as TargetOptions & Record<string, unknown>;
+    if (byPid && typeof opts.pid === 'string') {
+      const heap = await import('./heap-awaits.js');
+      const pidOpts = { ...opts, pid: opts.pid, refuseShared: opts.refuseShared === true };
+      return spec.name === 'where' ? heap.whereByPid(String(params[0]), pidOpts) : heap.awaitsByPid(params[0] as string | undefined, pidOpts);
+    }
     ordered.forEach((a, i) => {
       const value = params[i];
       if (value === undefined) return;

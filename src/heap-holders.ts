@@ -75,9 +75,20 @@ export class HeapNames {
     return -1;
   }
 
-  /** The suspended function whose current context is k, or -1. */
+  /**
+   * The suspended function whose own scope is context k, or -1. A function with no scope of its
+   * own runs in the one it was defined in (its closure's context): that scope is shared with
+   * every function defined there, so it is not the frame's (under tsx a module's top level sits
+   * one wrapper below the native context, and every top-level async function runs in it).
+   */
   frameOfContext(k: number, isFrame: (k: number) => boolean): number {
-    for (const [x, from] of this.g.retainers(k)) if (this.g.edgeName(x) === 'context' && this.g.edgeType(x) === 'internal' && isFrame(from)) return from;
+    const g = this.g;
+    for (const [x, from] of g.retainers(k)) {
+      if (g.edgeName(x) !== 'context' || g.edgeType(x) !== 'internal' || !isFrame(from)) continue;
+      const fn = g.child(from, 'internal', 'function');
+      if (fn >= 0 && g.child(fn, 'internal', 'context') === k) continue;
+      return from;
+    }
     return -1;
   }
 
@@ -128,14 +139,12 @@ export class HeapNames {
     const regs = this.frameOfRegisters(from);
     if (regs >= 0 && isFrame(regs)) return { prefix: `suspended ${this.frameName(regs)}()`, frame: regs, weak: false, named: false };
     if (this.isContext(from) && g.edgeType(x) === 'context') {
-      // A module's top level first: a function with no scope of its own runs in its module's.
-      if (this.isModuleContext(from)) {
-        const c = this.closureOf(from);
-        const script = c >= 0 ? this.scriptOf(c) : null;
-        return { prefix: `${script ? baseName(script) : '(module)'}: ${String(g.edgeName(x))}`, frame: -1, weak: false, named: true };
-      }
-      const f = this.frameOfContext(from, isFrame);
+      const f = this.isModuleContext(from) ? -1 : this.frameOfContext(from, isFrame);
       if (f >= 0) return { prefix: `suspended ${this.frameName(f)}(): ${String(g.edgeName(x))}`, frame: f, weak: false, named: true };
+      // A module's top level, or a scope no suspended function owns: named by its script.
+      const c = this.closureOf(from);
+      const script = c >= 0 ? this.scriptOf(c) : null;
+      if (script || this.isModuleContext(from)) return { prefix: `${script ? baseName(script) : '(module)'}: ${String(g.edgeName(x))}`, frame: -1, weak: false, named: true };
     }
     const type = g.nodeType(from);
     const name = g.nodeName(from);

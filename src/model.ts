@@ -366,4 +366,8 @@ export interface AwaitsResult {
   cycles: Array<{ frames: SuspendedFrame[] }>;
   /** Requests still open that nothing left in the process can answer. */
   lost: Array<{ request: string | null; task: { id: number; name: string } | null }>;
+  /** `where --pid <pid> <text>`: only the chains that contain this text. */
+  match?: string;
+  /** Taken without an agent, through the process's inspector: its port, and how long this opened it for (null: it was open before). */
+  inspector?: { port: number; openMs: number | null };
 }

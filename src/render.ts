@@ -290,7 +290,7 @@ function waitText(w: AwaitWait, index: Map<number, number>): string {
 
 export function renderAwaits(r: AwaitsResult): string {
   const lines = [
-    `${r.total} chain${r.total === 1 ? '' : 's'} of suspended async functions${r.chains.length < r.total ? ` (the first ${r.chains.length} shown)` : ''}; the host paused ${formatDuration(r.pauseMs)} to write a ${formatBytes(r.snapshotBytes)} heap snapshot`,
+    `${r.total} chain${r.total === 1 ? '' : 's'} of suspended async functions${r.match !== undefined ? ` matching "${r.match}"` : ''}${r.chains.length < r.total ? ` (the first ${r.chains.length} shown)` : ''}; the host paused ${formatDuration(r.pauseMs)} to write a ${formatBytes(r.snapshotBytes)} heap snapshot`,
   ];
   const index = new Map(r.chains.map((c, i) => [c.id, i + 1]));
   r.chains.forEach((c, i) => {
@@ -305,6 +305,7 @@ export function renderAwaits(r: AwaitsResult): string {
     const who = l.task ? `${l.task.name} (task ${l.task.id})` : (l.request ?? 'a request');
     lines.push('', `${who} can never be answered: nothing left in the process can resolve what it waited on (its handler's chain was collected)`);
   }
+  if (r.inspector) lines.push('', r.inspector.openMs === null ? `(no agent: read through its inspector on 127.0.0.1:${r.inspector.port}, open before and left open)` : `(no agent: read through its inspector, open on 127.0.0.1:${r.inspector.port} for ${formatDuration(r.inspector.openMs)} and closed again)`);
   return lines.join('\n');
 }
 

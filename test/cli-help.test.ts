@@ -26,6 +26,14 @@ describe('asyncmon --help', () => {
     for (const extra of ['ls', 'check', 'dump', 'attach']) expect(stdout).toMatch(new RegExp(`^  ${extra} `, 'm'));
   });
 
+  it('awaits and where say how --pid chooses: the agent if the process has one, else its inspector', async () => {
+    const awaits = await runCli(['awaits', '--help']);
+    expect(awaits.code, show(awaits)).toBe(0);
+    expect(awaits.stdout.replace(/\s+/g, ' ')).toContain('--pid <pid> a process by pid: its agent if it has one, else a heap snapshot through its inspector (SIGUSR1; no agent loaded, the inspector closed again)');
+    const where = await runCli(['where', '--help']);
+    expect(where.stdout.replace(/\s+/g, ' ')).toContain('--pid <pid> a process by pid, agent or not: <id> is then a task id (with an agent) or a text to find among the chains');
+  });
+
   it('is the same as `asyncmon help`', async () => {
     const [a, b] = await Promise.all([runCli(['--help']), runCli(['help'])]);
     expect(b.code, show(b)).toBe(0);

@@ -149,3 +149,23 @@ describe('truncateStart on sites', () => {
     expect(truncateStart('/very/long/path/without/function/file.js:1:2', 20)).toBe('…unction/file.js:1:2');
   });
 });
+
+describe('takeAwaits: the heap limit', () => {
+  it('refuses a heap over the limit with BAD_ARGUMENT, before any snapshot is taken', async () => {
+    const { takeAwaits } = await import('../src/awaits.js');
+    const { DEFAULTS } = await import('../src/defaults.js');
+    let taken = false;
+    const take = async () => {
+      taken = true;
+      return { pauseMs: 0, at: new Map() };
+    };
+    const over = DEFAULTS.awaitsCliMaxHeapBytes + 1;
+    const err = await takeAwaits(take, { limit: 10, heapUsedBytes: over, maxHeapBytes: DEFAULTS.awaitsCliMaxHeapBytes, tasks: async () => [] }).then(
+      () => null,
+      (e: { code: string; message: string }) => e,
+    );
+    expect(err?.code).toBe('BAD_ARGUMENT');
+    expect(err?.message).toMatch(/^the host's heap is 512(\.0)? MB, over the 512(\.0)? MB awaits takes a snapshot of$/);
+    expect(taken).toBe(false);
+  });
+});

@@ -7,7 +7,7 @@ import { DEFAULTS } from '../../src/defaults.js';
 import type { BlockedEpisode, BlockedTask, Frame, StackResult } from '../../src/model.js';
 import { formatDuration } from '../../src/format.js';
 import { isUserFrame, withLibrary } from '../../src/frames.js';
-import { WorkerSourceMaps } from './source-maps.js';
+import { ScriptSourceMaps } from '../../src/script-source-maps.js';
 import { blockedTaskText } from '../../src/render.js';
 
 const PAUSE_TIMEOUT_MS = 500;
@@ -69,7 +69,7 @@ export class Sentinel {
   /** Script id → URL, from `Debugger.scriptParsed` (call frames of CommonJS code carry no URL). */
   private readonly urls = new Map<string, string>();
   /** The source maps of the main thread's scripts, so frames read at the original `.ts` lines. */
-  private readonly maps = new WorkerSourceMaps();
+  private readonly maps = new ScriptSourceMaps();
   /** The Debugger domain is enabled on our session (from the first capture of an episode). */
   private enabled = false;
   /** We have asked for a pause and not yet seen it. */
@@ -374,7 +374,7 @@ function blockedTask(v: unknown): BlockedTask | null {
 }
 
 /** Call frames (zero-based positions) as frames: 1-based, at the original source, with their package. */
-function toFrames(callFrames: CallFrame[], urls: Map<string, string>, maps: WorkerSourceMaps): Frame[] {
+function toFrames(callFrames: CallFrame[], urls: Map<string, string>, maps: ScriptSourceMaps): Frame[] {
   const out: Frame[] = [];
   let user = false;
   for (const cf of callFrames) {

@@ -13,15 +13,15 @@ import type { Access, Args, CommandSpec } from '../../src/commands.js';
 import { agentProof, clientProof, sameProof } from '../../src/auth-proof.js';
 import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
+import { takeAwaits, whereFromHeap } from '../../src/awaits.js';
 import { formatChain, formatDuration } from '../../src/format.js';
 import { blockedTaskText } from '../../src/render.js';
 import type { AwaitsResult, HealthResult, Page, StatsResult, TaskInfo, TaskPage, WhereInfo } from '../../src/model.js';
 import type { StatusMessage, WorkerConfig, WorkerReport } from '../messages.js';
 import { AnswerCache } from './answer-cache.js';
-import { takeAwaits, whereFromHeap } from './awaits.js';
 import { deepTasks } from './deep.js';
 import { HeapAnswers, sliceAwaits } from './heap-answers.js';
-import { HeapCapture } from './heap-capture.js';
+import { MainThreadCapture } from './heap-capture.js';
 import { MainBridge } from './main-bridge.js';
 import { Sentinel } from './sentinel.js';
 import { Session } from './session.js';
@@ -238,10 +238,10 @@ function main(): void {
 
   // One heap snapshot at a time, and one answers every `awaits`, `where` and `ps --deep` for a
   // while: the longer the pause, the longer (heap-answers.ts).
-  const capture = new HeapCapture();
+  const capture = new MainThreadCapture();
   const heap = new HeapAnswers(
     () =>
-      takeAwaits(capture, {
+      takeAwaits((onChunk, pick) => capture.take(onChunk, pick), {
         limit: DEFAULTS.maxListLimit,
         heapUsedBytes: status?.loop?.heapUsedBytes ?? null,
         tasks: async () => ((await callMain('ps', { limit: DEFAULTS.maxListLimit }, 'heap snapshot', 'read')) as Page<TaskInfo>).items,

@@ -1,5 +1,5 @@
-// Worker room (the agent's own thread): source maps of the main thread's scripts, for the
-// frames the sentinel reads through the inspector.
+// Source maps of scripts another thread or process runs, known only through its inspector:
+// for the frames the sentinel reads, and the suspended lines `awaits` looks up (agent or CLI).
 import { readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -16,14 +16,14 @@ interface Script {
 
 /**
  * `module.findSourceMap` only knows the maps of its own thread, and under tsx the transformed
- * code (with its inline map) exists only in the main thread's memory. What the worker does
- * have is the inspector: `Debugger.scriptParsed` gives each script's `sourceMapURL`, an inline
+ * code (with its inline map) exists only in the main thread's memory. What the agent's worker
+ * (or the CLI, talking to a process's inspector) does have is the inspector: `Debugger.scriptParsed` gives each script's `sourceMapURL`, an inline
  * `data:` URL (tsx, esbuild, `--inlineSourceMap`) or a file next to the script (`tsc`). The map
  * is parsed with `new module.SourceMap(payload)` when a frame of that script is first shown,
  * and kept (bounded). Only the user's scripts are remembered: maps of `node_modules` would copy
- * megabytes into this thread for frames that are shown by package name anyway.
+ * megabytes here for frames that are shown by package name anyway.
  */
-export class WorkerSourceMaps {
+export class ScriptSourceMaps {
   private readonly scripts = new Map<string, Script>();
   private readonly parsed = new Map<string, SourceMap | null>();
 

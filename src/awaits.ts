@@ -1,14 +1,16 @@
-// Worker room (the agent's own thread): `awaits`, the await graph from a heap snapshot.
+// `awaits`, the await graph from a heap snapshot: what to look up, and the answer assembled from
+// it. Shared by the agent's worker (a snapshot of its host's main thread) and the CLI (a snapshot
+// of a process that loaded no agent, through its inspector); taking the snapshot is theirs.
 import { fileURLToPath } from 'node:url';
-import { awaitGraph } from '../../src/await-graph.js';
-import type { AwaitChain, AwaitFrame, WaitTarget } from '../../src/await-graph.js';
-import { DEFAULTS } from '../../src/defaults.js';
-import { AsyncmonError } from '../../src/errors.js';
-import { formatBytes } from '../../src/format.js';
-import { withLibrary } from '../../src/frames.js';
-import { HeapSnapshotParser } from '../../src/heap-snapshot.js';
-import type { AwaitChainInfo, AwaitWait, AwaitsResult, SuspendedFrame, WhereInfo } from '../../src/model.js';
-import type { HeapCapture, SuspendedAt } from './heap-capture.js';
+import { awaitGraph } from './await-graph.js';
+import type { AwaitChain, AwaitFrame, WaitTarget } from './await-graph.js';
+import { DEFAULTS } from './defaults.js';
+import { AsyncmonError } from './errors.js';
+import { formatBytes } from './format.js';
+import { withLibrary } from './frames.js';
+import type { Captured, SuspendedAt } from './heap-capture.js';
+import { HeapSnapshotParser } from './heap-snapshot.js';
+import type { AwaitChainInfo, AwaitWait, AwaitsResult, SuspendedFrame, WhereInfo } from './model.js';
 
 /** A live task as `ps` lists it: enough to match a chain's request to it. */
 export interface TaskRow {
@@ -24,17 +26,29 @@ export interface TaskRow {
  */
 const MAX_LOCATED = 40;
 
+/** Takes a snapshot, streaming its text to `onChunk`, then looks up the lines of what `pick` chooses. */
+export type TakeSnapshot = (onChunk: (chunk: string) => void, pick: () => number[]) => Promise<Captured>;
+
+/** What `takeAwaits` needs besides the snapshot. */
+export interface AwaitsOptions {
+  limit: number;
+  /** The target's used heap, when known: over `maxHeapBytes` no snapshot is taken. */
+  heapUsedBytes: number | null;
+  maxHeapBytes?: number;
+  /** The live tasks, to name the chains' requests by task (none without an agent). */
+  tasks: () => Promise<TaskRow[]>;
+  /** Wraps the snapshot (the agent's sentinel must not count the pause as a blocked loop). */
+  pausing?: <T>(work: () => Promise<T>) => Promise<T>;
+}
+
 /**
- * Takes a heap snapshot of the host's main thread, parses it here as it streams (never one
- * `JSON.parse` of the whole text, never on the host's thread), finds the chains of suspended
- * async functions (src/await-graph.ts), asks the inspector for the line each shown one is
- * suspended on, and names the tasks the chains work for. The host pays only the pause while V8
- * writes the snapshot, which the answer reports.
+ * Takes a heap snapshot of the target, parses it here as it streams (never one `JSON.parse` of
+ * the whole text, never on the target's thread), finds the chains of suspended async functions
+ * (src/await-graph.ts), asks the inspector for the line each shown one is suspended on, and
+ * names the tasks the chains work for. The target pays only the pause while V8 writes the
+ * snapshot, which the answer reports.
  */
-export async function takeAwaits(
-  capture: HeapCapture,
-  opts: { limit: number; heapUsedBytes: number | null; maxHeapBytes?: number; tasks: () => Promise<TaskRow[]>; pausing: <T>(work: () => Promise<T>) => Promise<T> },
-): Promise<AwaitsResult> {
+export async function takeAwaits(take: TakeSnapshot, opts: AwaitsOptions): Promise<AwaitsResult> {
   const max = opts.maxHeapBytes ?? DEFAULTS.awaitsMaxHeapBytes;
   if (opts.heapUsedBytes !== null && opts.heapUsedBytes > max) {
     throw new AsyncmonError('BAD_ARGUMENT', `the host's heap is ${formatBytes(opts.heapUsedBytes)}, over the ${formatBytes(max)} awaits takes a snapshot of`);
@@ -45,7 +59,8 @@ export async function takeAwaits(
   let chains: AwaitChain[] = [];
   let graph: ReturnType<typeof awaitGraph> | null = null;
   let analysisMs = 0;
-  const { pauseMs, at } = await opts.pausing(() => capture.take(
+  const pausing = opts.pausing ?? (<T>(work: () => Promise<T>) => work());
+  const { pauseMs, at } = await pausing(() => take(
     (chunk) => {
       const t = performance.now();
       parser.push(chunk);

@@ -1,0 +1,139 @@
+// Heap snapshots and suspended lines through an inspector, whoever holds the session: the
+// agent's worker (`inspector.Session.connectToMainThread()`) or the CLI (the target's inspector
+// WebSocket). Only the protocol lives here; opening and closing the session is the caller's.
+import { fileURLToPath } from 'node:url';
+import { AsyncmonError } from './errors.js';
+import { ScriptSourceMaps } from './script-source-maps.js';
+
+/**
+ * One inspector session, as both holders can offer it: a call that resolves with its result,
+ * and events by method name (`on` returns the function that stops listening).
+ */
+export interface InspectorChannel {
+  post<T = unknown>(method: string, params?: Record<string, unknown>): Promise<T>;
+  on(event: string, listener: (params: Record<string, unknown>) => void): () => void;
+}
+
+/** Where a suspended async function is suspended (1-based, as every site). */
+export interface SuspendedAt {
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** What `take` resolves with: the target's pause while V8 wrote the snapshot, and the lines looked up. */
+export interface Captured {
+  pauseMs: number;
+  at: Map<number, SuspendedAt>;
+}
+
+/** How long the suspended lines may take to look up, per answer. */
+const LOCATE_BUDGET_MS = 1500;
+
+/**
+ * Takes heap snapshots of the process (or thread) at the other end of a channel, handing the
+ * text on as it streams, and looks up where the chosen suspended functions are suspended
+ * (`[[GeneratorLocation]]`), through source maps when the scripts have them. Keeps the script
+ * ids it learnt between answers (a script's id never changes in one process), so one instance
+ * serves one target. One snapshot at a time.
+ */
+export class HeapCapture {
+  private busy = false;
+  private readonly scripts = new Map<string, string>();
+  private readonly maps = new ScriptSourceMaps();
+
+  /** Whether a snapshot is being taken now. */
+  get running(): boolean {
+    return this.busy;
+  }
+
+  /**
+   * Takes a snapshot over `channel`, handing its text to `onChunk` as it streams, and then asks
+   * where each of the Generator nodes `pick` chooses (from what `onChunk` built) is suspended.
+   * Leaves HeapProfiler and Debugger disabled again, whatever happened.
+   */
+  async take(channel: InspectorChannel, onChunk: (chunk: string) => void, pick: () => number[]): Promise<Captured> {
+    if (this.busy) throw new AsyncmonError('BUSY', 'a heap snapshot is already being taken; try again when it is done');
+    this.busy = true;
+    // A chunk the parser refuses fails the answer, not the listener's emitter.
+    let chunkError: unknown = null;
+    const off = channel.on('HeapProfiler.addHeapSnapshotChunk', (p) => {
+      if (chunkError !== null) return;
+      try {
+        onChunk(String(p.chunk));
+      } catch (err) {
+        chunkError = err;
+      }
+    });
+    try {
+      await channel.post('HeapProfiler.enable');
+      const started = performance.now();
+      // The target's main thread writes the snapshot in one go: this is its pause.
+      await channel.post('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+      const pauseMs = performance.now() - started;
+      off();
+      if (chunkError !== null) throw chunkError;
+      const at = await this.locate(channel, pick());
+      return { pauseMs, at };
+    } finally {
+      this.busy = false;
+      off();
+      channel.post('HeapProfiler.disable').catch(() => {});
+    }
+  }
+
+  /** `[[GeneratorLocation]]` of each node, through the inspector (only for what is shown). */
+  private async locate(channel: InspectorChannel, nodeIds: number[]): Promise<Map<number, SuspendedAt>> {
+    const out = new Map<number, SuspendedAt>();
+    if (nodeIds.length === 0) return out;
+    await this.learnScripts(channel);
+    const group = 'asyncmon-awaits';
+    const started = performance.now();
+    try {
+      for (const nodeId of nodeIds) {
+        // Each lookup finds the object by walking the heap: past the budget the rest keep
+        // their function's start.
+        if (performance.now() - started > LOCATE_BUDGET_MS) break;
+        try {
+          const { result } = await channel.post<{ result: { objectId?: string } }>('HeapProfiler.getObjectByHeapObjectId', { objectId: String(nodeId), objectGroup: group });
+          if (!result.objectId) continue;
+          const props = await channel.post<{ internalProperties?: Array<{ name: string; value?: { value?: unknown } }> }>('Runtime.getProperties', { objectId: result.objectId, ownProperties: true });
+          const loc = props.internalProperties?.find((p) => p.name === '[[GeneratorLocation]]')?.value?.value as { scriptId?: string; lineNumber?: number; columnNumber?: number } | undefined;
+          if (!loc || loc.scriptId === undefined) continue;
+          const url = this.scripts.get(loc.scriptId);
+          if (!url) continue;
+          const line = (loc.lineNumber ?? 0) + 1;
+          const column = (loc.columnNumber ?? 0) + 1;
+          // At the original source when the script has a map (tsx, --enable-source-maps, tsc).
+          const mapped = this.maps.map(loc.scriptId, line, column);
+          out.set(nodeId, mapped ?? { file: url.startsWith('file://') ? fileURLToPath(url) : url, line, column });
+        } catch {
+          // Collected since the snapshot, or not an object any more: no line for it.
+        }
+      }
+    } finally {
+      channel.post('Runtime.releaseObjectGroup', { objectGroup: group }).catch(() => {});
+    }
+    return out;
+  }
+
+  /**
+   * Script ids to URLs and source map URLs, from the scriptParsed events `Debugger.enable`
+   * replays for every script (each answer adds the scripts loaded since).
+   */
+  private async learnScripts(channel: InspectorChannel): Promise<void> {
+    const off = channel.on('Debugger.scriptParsed', (p) => {
+      const scriptId = String(p.scriptId);
+      const url = typeof p.url === 'string' ? p.url : '';
+      if (!url) return;
+      this.scripts.set(scriptId, url);
+      this.maps.add(scriptId, url, typeof p.sourceMapURL === 'string' ? p.sourceMapURL : undefined);
+    });
+    try {
+      await channel.post('Debugger.enable');
+    } finally {
+      off();
+      channel.post('Debugger.disable').catch(() => {});
+    }
+  }
+}
