@@ -96,6 +96,8 @@ export interface WorkerConfig {
   pid: number;
   node: string;
   staleMs: number;
+  /** `awaits` takes no snapshot of a heap over this (`ASYNCMON_AWAITS_MAX_HEAP_MB`). */
+  awaitsMaxHeapBytes: number;
   limits: Limits;
 }
 

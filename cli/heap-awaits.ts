@@ -88,6 +88,7 @@ async function fromInspector(pid: number, limit: number, deadline: number, opts:
       limit,
       heapUsedBytes: typeof usage.usedSize === 'number' ? usage.usedSize : null,
       maxHeapBytes: DEFAULTS.awaitsCliMaxHeapBytes,
+      raise: ' without an agent (the CLI parses it)',
       // No agent, no tasks: chains are named by the request they hold.
       tasks: async () => [],
     });

@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { awaitGraph } from './await-graph.js';
 import type { AwaitChain, AwaitFrame, WaitTarget } from './await-graph.js';
-import { DEFAULTS } from './defaults.js';
+import { DEFAULTS, ENV } from './defaults.js';
 import { AsyncmonError } from './errors.js';
 import { formatBytes } from './format.js';
 import { withLibrary } from './frames.js';
@@ -35,10 +35,19 @@ export interface AwaitsOptions {
   /** The target's used heap, when known: over `maxHeapBytes` no snapshot is taken. */
   heapUsedBytes: number | null;
   maxHeapBytes?: number;
+  /** How the refusal of a bigger heap says to raise the limit (after a `;`), or nothing. */
+  raise?: string;
   /** The live tasks, to name the chains' requests by task (none without an agent). */
   tasks: () => Promise<TaskRow[]>;
   /** Wraps the snapshot (the agent's sentinel must not count the pause as a blocked loop). */
   pausing?: <T>(work: () => Promise<T>) => Promise<T>;
+}
+
+/** Refuses, before any snapshot is taken, a heap over `max` bytes (when its size is known). */
+export function refuseBigHeap(heapUsedBytes: number | null, max: number, raise = `; ${ENV.awaitsMaxHeapMb} in the host's environment raises it`): void {
+  if (heapUsedBytes !== null && heapUsedBytes > max) {
+    throw new AsyncmonError('BAD_ARGUMENT', `the host's heap is ${formatBytes(heapUsedBytes)}, over the ${formatBytes(max)} awaits takes a snapshot of${raise}`);
+  }
 }
 
 /**
@@ -49,10 +58,7 @@ export interface AwaitsOptions {
  * snapshot, which the answer reports.
  */
 export async function takeAwaits(take: TakeSnapshot, opts: AwaitsOptions): Promise<AwaitsResult> {
-  const max = opts.maxHeapBytes ?? DEFAULTS.awaitsMaxHeapBytes;
-  if (opts.heapUsedBytes !== null && opts.heapUsedBytes > max) {
-    throw new AsyncmonError('BAD_ARGUMENT', `the host's heap is ${formatBytes(opts.heapUsedBytes)}, over the ${formatBytes(max)} awaits takes a snapshot of`);
-  }
+  refuseBigHeap(opts.heapUsedBytes, opts.maxHeapBytes ?? DEFAULTS.awaitsMaxHeapBytes, opts.raise);
   // The live tasks first: right after the pause the main thread has a backlog to clear.
   const tasks = await opts.tasks().catch(() => [] as TaskRow[]);
   const parser = new HeapSnapshotParser();

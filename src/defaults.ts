@@ -36,7 +36,7 @@ export const DEFAULTS = {
   heartbeatMs: 50,
   staleMs: 300,
   /** `awaits`: refused above this heap (the worker parses the snapshot), chains shown at most, and how long one snapshot answers for. */
-  awaitsMaxHeapBytes: 256 * 1024 * 1024,
+  awaitsMaxHeapBytes: 1024 * 1024 * 1024,
   /** `awaits --pid` without an agent: the CLI parses the snapshot (measured: 610 MB peak RSS for a 158 MB heap, a 287 MB snapshot). */
   awaitsCliMaxHeapBytes: 512 * 1024 * 1024,
   awaitsChains: 200,
@@ -133,4 +133,5 @@ export const ENV = {
   otelStuckMs: 'ASYNCMON_OTEL_STUCK_MS',
   otelTaskNames: 'ASYNCMON_OTEL_TASK_NAMES',
   otelSpanEvents: 'ASYNCMON_OTEL_SPAN_EVENTS',
+  awaitsMaxHeapMb: 'ASYNCMON_AWAITS_MAX_HEAP_MB',
 } as const;

@@ -68,9 +68,19 @@ export class HeapCapture {
     try {
       await channel.post('HeapProfiler.enable');
       const started = performance.now();
-      // The target's main thread writes the snapshot in one go: this is its pause.
-      await channel.post('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
-      const pauseMs = performance.now() - started;
+      const startedAt = performance.timeOrigin + started;
+      // The target's main thread writes the snapshot in one go: this is its pause. It ends
+      // before its reply reaches us (the chunks before it are parsed here first), so the
+      // target says when: the call queued behind the snapshot runs as soon as it is written.
+      const snapshot = channel.post('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+      const ended = channel
+        .post<{ result?: { value?: unknown } }>('Runtime.evaluate', { expression: 'performance.timeOrigin + performance.now()', returnByValue: true, silent: true })
+        .then((r) => (typeof r.result?.value === 'number' ? r.result.value : null), () => null);
+      await snapshot;
+      const waitedMs = performance.now() - started;
+      const endedAt = await ended;
+      // Clocks of two threads (or processes) agree to well under a millisecond; never more than we waited.
+      const pauseMs = endedAt === null ? waitedMs : Math.min(waitedMs, Math.max(0, endedAt - startedAt));
       off();
       if (chunkError !== null) throw chunkError;
       const at = await this.locate(channel, pick());

@@ -73,6 +73,12 @@ function resolveConfig(opts: MonitorOptions, env: NodeJS.ProcessEnv): WorkerConf
   const readOnly = env[ENV.readonly] === '1' || env[ENV.readonly] === 'true' || opts.readOnly === true;
   const staleMs = opts.staleMs ?? DEFAULTS.staleMs;
   if (!Number.isFinite(staleMs) || staleMs < 100) throw new AsyncmonError('BAD_ARGUMENT', `staleMs must be at least 100 (the heartbeat ticks every ${DEFAULTS.heartbeatMs} ms)`);
+  const maxHeapMb = env[ENV.awaitsMaxHeapMb];
+  let awaitsMaxHeapBytes: number = DEFAULTS.awaitsMaxHeapBytes;
+  if (maxHeapMb !== undefined && maxHeapMb !== '') {
+    if (!/^\s*\d+\s*$/.test(maxHeapMb) || Number(maxHeapMb) < 1) throw new AsyncmonError('BAD_ARGUMENT', `bad ${ENV.awaitsMaxHeapMb} "${maxHeapMb.slice(0, 40)}": a whole number of megabytes from 1`);
+    awaitsMaxHeapBytes = Number(maxHeapMb) * 1024 * 1024;
+  }
   return {
     host,
     port,
@@ -83,6 +89,7 @@ function resolveConfig(opts: MonitorOptions, env: NodeJS.ProcessEnv): WorkerConf
     pid: process.pid,
     node: process.version,
     staleMs,
+    awaitsMaxHeapBytes,
     limits: { ...DEFAULTS.limits },
   };
 }
@@ -168,9 +175,9 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
   const worker = markOwn(
     new Worker(workerPath(), {
       workerData: { config, beats },
-      // The old generation may grow to hold a heap snapshot's strings while `awaits` parses one
-      // (the typed arrays are outside it); the agent uses a few MB of it otherwise.
-      resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16 },
+      // The agent uses a few MB; `awaits` parses heap snapshots in a thread of its own, sized
+      // for the snapshot (agent/worker/awaits-runner.ts), and keeps only the answer here.
+      resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 16 },
       stdout: false,
       stderr: false,
       env: {},

@@ -13,7 +13,7 @@ import type { Access, Args, CommandSpec } from '../../src/commands.js';
 import { agentProof, clientProof, sameProof } from '../../src/auth-proof.js';
 import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
-import { takeAwaits, whereFromHeap } from '../../src/awaits.js';
+import { refuseBigHeap, whereFromHeap } from '../../src/awaits.js';
 import { formatChain, formatDuration } from '../../src/format.js';
 import { blockedTaskText } from '../../src/render.js';
 import type { AwaitsResult, HealthResult, Page, StatsResult, TaskInfo, TaskPage, WhereInfo } from '../../src/model.js';
@@ -21,7 +21,7 @@ import type { StatusMessage, WorkerConfig, WorkerReport } from '../messages.js';
 import { AnswerCache } from './answer-cache.js';
 import { deepTasks } from './deep.js';
 import { HeapAnswers, sliceAwaits } from './heap-answers.js';
-import { MainThreadCapture } from './heap-capture.js';
+import { runAwaits } from './awaits-runner.js';
 import { MainBridge } from './main-bridge.js';
 import { Sentinel } from './sentinel.js';
 import { Session } from './session.js';
@@ -238,15 +238,13 @@ function main(): void {
 
   // One heap snapshot at a time, and one answers every `awaits`, `where` and `ps --deep` for a
   // while: the longer the pause, the longer (heap-answers.ts).
-  const capture = new MainThreadCapture();
-  const heap = new HeapAnswers(
-    () =>
-      takeAwaits((onChunk, pick) => capture.take(onChunk, pick), {
-        limit: DEFAULTS.maxListLimit,
-        heapUsedBytes: status?.loop?.heapUsedBytes ?? null,
-        tasks: async () => ((await callMain('ps', { limit: DEFAULTS.maxListLimit }, 'heap snapshot', 'read')) as Page<TaskInfo>).items,
-        pausing: (work) => sentinel.holding(work),
-      }),
+  const heap = new HeapAnswers(async () => {
+    const heapUsedBytes = status?.loop?.heapUsedBytes ?? null;
+    refuseBigHeap(heapUsedBytes, config.awaitsMaxHeapBytes);
+    // The live tasks first: right after the pause the main thread has a backlog to clear.
+    const tasks = ((await callMain('ps', { limit: DEFAULTS.maxListLimit }, 'heap snapshot', 'read').catch(() => ({ items: [] }))) as Page<TaskInfo>).items.map((t) => ({ id: t.id, name: t.name, kind: t.kind }));
+    return sentinel.holding(() => runAwaits({ limit: DEFAULTS.maxListLimit, heapUsedBytes, maxHeapBytes: config.awaitsMaxHeapBytes, tasks }));
+  },
     { reuseMs: DEFAULTS.awaitsReuseMs, share: config.limits.workBudgetMs / config.limits.workWindowMs },
   );
   const awaits = (limit: number): Promise<AwaitsResult> => heap.get().then((r) => sliceAwaits(r, limit));
