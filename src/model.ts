@@ -50,6 +50,11 @@ export interface TaskInfo {
    * waiting for response headers`, `receiving body (N bytes so far)`.
    */
   phase?: string;
+  /**
+   * The OpenTelemetry trace the task runs in: the active span's when it started (`task()`, an
+   * outgoing request), or an incoming request's `traceparent` header (then no `spanId`: the
+   * server's own span is made later, by the app's instrumentation).
+   */
   traceId?: string;
   spanId?: string;
   /** What the task is parked on, when known (promises level). */
@@ -161,6 +166,9 @@ export interface Page<T> {
   total: number;
   items: T[];
 }
+
+/** `ps`'s answer: the page, and the trace it was filtered by (`ps --trace`). */
+export type TaskPage = Page<TaskInfo> & { trace?: string };
 
 export interface Snapshot {
   format: 'asyncmon-snapshot';

@@ -179,7 +179,7 @@ export function detailLines(s: State, id: string | null, width: number): string[
     push(`task ${t.id} ${t.name}`);
     push(`${t.kind}, ${t.state}, ${formatDuration(t.ageMs)} old${t.detail ? `, ${t.detail}` : ''}`);
     if (t.site) push(`created at ${formatSite(t.site)}`);
-    if (t.traceId) push(`trace ${t.traceId} span ${t.spanId ?? '-'}`);
+    if (t.traceId) push(t.spanId ? `trace ${t.traceId} span ${t.spanId}` : `trace ${t.traceId} (traceparent header)`);
     const kids = s.tasks.filter((x) => x.parentId === t.id);
     if (kids.length > 0) push(`children: ${kids.map((k) => `${k.id} ${k.name}`).join(', ')}`);
     const w = s.detail.where && s.detail.where.id === t.id ? s.detail.where : null;
