@@ -2,10 +2,12 @@ import { AsyncmonError } from '../src/errors.js';
 import { formatChain, formatDuration, formatSite, parseDuration } from '../src/format.js';
 import type { HealthResult, Page, TaskInfo } from '../src/model.js';
 import { blockedTaskText } from '../src/render.js';
+import type { Outcome } from './all.js';
 import type { AgentClient } from './client.js';
 import { EXIT } from './exit-codes.js';
 import { connectTo, fail, timeoutMs } from './run.js';
 import type { TargetOptions } from './run.js';
+import type { Target } from './target.js';
 
 interface CheckOptions extends TargetOptions {
   maxLag?: string;
@@ -13,6 +15,8 @@ interface CheckOptions extends TargetOptions {
   maxTaskAge?: string;
   maxPending?: string;
   maxElu?: string;
+  /** Every agent this user can discover (cli/all.ts). */
+  all?: boolean;
 }
 
 /** One check's verdict, with the culprit named when it failed. */
@@ -120,8 +124,25 @@ export function evaluate(
   return out;
 }
 
-/** `asyncmon check`: prints a line per failing check naming the culprit, then a summary. */
-export async function check(opts: CheckOptions): Promise<void> {
+/**
+ * `asyncmon check`: prints a line per failing check naming the culprit, then a summary. With
+ * `one` (a process of `check --all`), it checks that target and leaves its lines, JSON row and
+ * exit code in `one.outcome` instead of printing them.
+ */
+export async function check(opts: CheckOptions, one?: { target: Target; outcome: Outcome }): Promise<void> {
+  if (opts.all && !one) {
+    const all = await import('./all.js');
+    return all.runAll(
+      opts,
+      async (target) => {
+        const run = { target, outcome: { exit: EXIT.ok, lines: [] as string[], data: {} } };
+        await check(opts, run);
+        return run.outcome;
+      },
+      all.checkSummary,
+    );
+  }
+  const write = (text: string) => (one ? one.outcome.lines.push(text.replace(/\n$/, '')) : process.stdout.write(text));
   let client: AgentClient | null = null;
   try {
     const limits = {
@@ -131,7 +152,7 @@ export async function check(opts: CheckOptions): Promise<void> {
       pending: number(opts.maxPending, '--max-pending', Infinity, 'a whole number from 0'),
       elu: number(opts.maxElu, '--max-elu', 1, 'a fraction from 0'),
     };
-    ({ client } = await connectTo(opts, 2000));
+    ({ client } = await connectTo(opts, 2000, one?.target));
     // One --timeout for both calls.
     const deadline = Date.now() + timeoutMs(opts, 2000);
     const health = (await client.call('health', {}, timeoutMs(opts, 2000))) as HealthResult;
@@ -142,21 +163,24 @@ export async function check(opts: CheckOptions): Promise<void> {
     }
     const results = evaluate(health, limits, old);
     const failed = results.filter((r) => !r.ok);
-    if (opts.json) {
+    if (one) one.outcome.data = { checks: results };
+    if (opts.json && !one) {
       process.stdout.write(JSON.stringify({ ok: failed.length === 0, pid: health.pid, checks: results }, null, 2) + '\n');
     } else {
       for (const r of failed) {
-        process.stdout.write(`✗ ${r.message}\n`);
-        for (const line of r.details ?? []) process.stdout.write(`    ${line}\n`);
+        write(`✗ ${r.message}\n`);
+        for (const line of r.details ?? []) write(`    ${line}\n`);
       }
-      process.stdout.write(
+      write(
         failed.length === 0
           ? `✓ pid ${health.pid}: all ${results.length} checks passed\n`
           : `✗ pid ${health.pid}: ${failed.length} of ${results.length} checks failed\n`,
       );
     }
-    process.exitCode = failed.length === 0 ? EXIT.ok : EXIT.failed;
+    if (one) one.outcome.exit = failed.length === 0 ? EXIT.ok : EXIT.failed;
+    else process.exitCode = failed.length === 0 ? EXIT.ok : EXIT.failed;
   } catch (err) {
+    if (one) throw err;
     fail(err, opts.json);
   } finally {
     client?.close();
