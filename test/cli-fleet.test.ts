@@ -117,14 +117,14 @@ describe('check --all and ps --all over a node:cluster tree', () => {
     const cli = cliIn(dir);
     fire(ready.http, '/spin?ms=15000');
     // Which worker spins: the one whose row fails the blocked check.
-    const spinning = await waitUntil(
+    const spinning = (await waitUntil(
       async () => {
         const doc = json(await cli('check', '--all', '--max-blocked', '300', '--json'));
         return (doc.processes as Row[]).find((r) => r.exit === 1)?.pid;
       },
       12_000,
       'a worker blocked for more than 300 ms',
-    );
+    )) as number;
     expect(ready.workers).toContain(spinning);
     const stopped = ready.workers.find((p) => p !== spinning) as number;
     process.kill(stopped, 'SIGSTOP');

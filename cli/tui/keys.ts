@@ -15,6 +15,7 @@ export type Intent =
   | { type: 'cycle-level' }
   | { type: 'cycle-stacks' }
   | { type: 'help' }
+  | { type: 'pick-process' }
   | { type: 'quit' }
   | { type: 'next-tab' }
   | { type: 'prev-tab' }
@@ -55,6 +56,7 @@ export const BINDINGS: readonly Binding[] = [
   { keys: ['space'], label: 'Space', help: 'pause / resume updates', intent: { type: 'toggle-pause' }, footer: 'pause' },
   { keys: ['S-l'], label: 'L', help: 'next tracking level (tasks → resources → promises)', intent: { type: 'cycle-level' }, footer: 'level' },
   { keys: ['S-k'], label: 'K', help: 'next stacks mode (off → tasks → 1/64 → on)', intent: { type: 'cycle-stacks' } },
+  { keys: ['p'], label: 'p', help: 'pick another process (the agents asyncmon ls lists)', intent: { type: 'pick-process' }, footer: 'process' },
   { keys: ['?'], label: '?', help: 'this help', intent: { type: 'help' }, footer: 'help' },
   { keys: ['q', 'C-c'], label: 'q', help: 'quit', intent: { type: 'quit' }, footer: 'quit' },
 ];
@@ -90,4 +92,16 @@ export function footerText(width = Infinity): string {
 /** The help screen's lines. */
 export function helpLines(): string[] {
   return BINDINGS.map((b) => `${b.label.padEnd(9)} ${b.help}`);
+}
+
+/** What a key does while the process picker is open (null: nothing). */
+export function pickerKeyFor(name: string, ch?: string): 'up' | 'down' | 'top' | 'bottom' | 'choose' | 'close' | 'quit' | null {
+  if (name === 'up' || ch === 'k') return 'up';
+  if (name === 'down' || ch === 'j') return 'down';
+  if (name === 'home' || ch === 'g') return 'top';
+  if (name === 'end' || ch === 'G') return 'bottom';
+  if (name === 'enter' || name === 'return') return 'choose';
+  if (name === 'escape' || ch === 'p') return 'close';
+  if (name === 'C-c' || ch === 'q') return 'quit';
+  return null;
 }

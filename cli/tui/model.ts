@@ -62,10 +62,21 @@ export interface State {
   flashAt: number;
   tab: Tab;
   views: Record<Tab, TabView>;
-  mode: 'normal' | 'filter' | 'confirm' | 'help';
+  mode: 'normal' | 'filter' | 'confirm' | 'help' | 'picker';
   filterInput: string;
   tree: boolean;
   detail: { open: boolean; where: WhereInfo | null; error: string | null };
   confirm: { id: string; label: string } | null;
   flash: string | null;
+  /** The process picker (`p`): the agents discovered when it opened, and the one selected. */
+  picker: { agents: PickerEntry[]; selected: number } | null;
+}
+
+/** A discovered agent, as the picker lists it. */
+export interface PickerEntry {
+  pid: number;
+  address: string;
+  command: string;
+  node: string;
+  startedAt: number;
 }

@@ -239,3 +239,22 @@ export function footerLine(s: State, width: number): string {
 export function helpText(): string {
   return [...helpLines().map(esc), '{bold}any key closes this help{/bold}'].join('\n');
 }
+
+/**
+ * The process picker's lines: every agent discovered, the one top watches marked `*`, the
+ * selected one highlighted, and how to use it.
+ */
+export function pickerLines(s: State, width: number): string[] {
+  const p = s.picker;
+  if (!p) return [];
+  const now = Date.now();
+  const head = `  ${'PID'.padStart(7)}  ${'ADDRESS'.padEnd(21)} ${'UP'.padStart(6)}  COMMAND`;
+  const out = [`{bold}${esc(truncate(head, width))}{/bold}`];
+  p.agents.forEach((a, i) => {
+    const mark = a.pid === s.pid ? '*' : ' ';
+    const text = truncate(`${mark} ${String(a.pid).padStart(7)}  ${truncate(a.address, 21).padEnd(21)} ${formatDuration(Math.max(0, now - a.startedAt)).padStart(6)}  ${a.command}`, width).padEnd(width);
+    out.push(i === p.selected ? `{inverse}${esc(text)}{/inverse}` : esc(text));
+  });
+  out.push('', esc(truncate('Enter watch it  Esc/p close  (* the one watched now)', width)));
+  return out;
+}
