@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DIST, FIXTURES, REGISTER, ROOT, spawnNode, waitUntil } from './helpers/child.js';
+import { DIST, FIXTURES, REGISTER, ROOT, exitWithin, spawnNode, waitUntil } from './helpers/child.js';
 import type { Child } from './helpers/child.js';
 import { HAVE_TMUX, TmuxPane, shellQuote } from './helpers/tmux.js';
 import { footerText, intentFor, pickerKeyFor } from '../cli/tui/keys.js';
@@ -156,6 +156,7 @@ describe.skipIf(!HAVE_TMUX)(HAVE_TMUX ? 'asyncmon top switches process (tmux)' :
 
     // b goes away: top stays, says it is reconnecting; p lists only a, Enter goes back to it.
     b.child.kill();
+    await exitWithin(b.child, 10_000);
     await pane.waitFor(/reconnecting/, 15_000, 'reconnecting');
     // (Killed with SIGKILL, b leaves its discovery file behind: the picker skips dead pids.)
     pane.keys('p');
