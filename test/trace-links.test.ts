@@ -53,6 +53,8 @@ describe('trace ids (units)', () => {
       '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra',
       '00-0af7651916cd43dd8448eb211c80319-b7ad6b7169203331-01',
       'garbage',
+      // A header longer than 512 characters is not read at all.
+      `01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-${'x'.repeat(460)}`,
       42,
       undefined,
     ]) {
