@@ -533,7 +533,7 @@ function report(res) {
     for (const z of res.awaits.sizes) {
       const last = z.samples[z.samples.length - 1];
       lines.push(`Awaits (${z.heapUsedMB} MB heap, ${last.snapshotMB} MB snapshot, ${last.chains} chains): the host paused median ${z.pauseMedianMs} ms; ` +
-        `whole answer median ${z.wallMedianMs} ms; host RSS ${last.rssBeforeMB} → ${last.rssAfterMB} MB`);
+        `whole answer median ${z.wallMedianMs} ms (of it parsing and analysis ${[...z.samples.map((x) => x.analysisMs ?? 0)].sort((a, b) => a - b)[Math.floor(z.samples.length / 2)]} ms); host RSS ${last.rssBeforeMB} → ${last.rssAfterMB} MB`);
     }
     lines.push('');
   }

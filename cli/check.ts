@@ -2,10 +2,12 @@ import { AsyncmonError } from '../src/errors.js';
 import { formatChain, formatDuration, formatSite, parseDuration } from '../src/format.js';
 import type { AwaitsResult, HealthResult, Page, SuspendedFrame, TaskInfo } from '../src/model.js';
 import { blockedTaskText } from '../src/render.js';
+import type { Outcome } from './all.js';
 import type { AgentClient } from './client.js';
 import { EXIT } from './exit-codes.js';
 import { connectTo, fail, timeoutMs } from './run.js';
 import type { TargetOptions } from './run.js';
+import type { Target } from './target.js';
 
 interface CheckOptions extends TargetOptions {
   maxLag?: string;
@@ -18,6 +20,8 @@ interface CheckOptions extends TargetOptions {
   deep?: boolean;
   /** Whether --timeout is commander's default (a heap snapshot then gets HEAP_TIMEOUT_MS). */
   timeoutIsDefault?: boolean;
+  /** Every agent this user can discover (cli/all.ts). */
+  all?: boolean;
 }
 
 /** How long the heap checks may take when --timeout is not given: a snapshot, its parse, its lines. */
@@ -179,8 +183,25 @@ export function evaluate(
   return out;
 }
 
-/** `asyncmon check`: prints a line per failing check naming the culprit, then a summary. */
-export async function check(opts: CheckOptions): Promise<void> {
+/**
+ * `asyncmon check`: prints a line per failing check naming the culprit, then a summary. With
+ * `one` (a process of `check --all`), it checks that target and leaves its lines, JSON row and
+ * exit code in `one.outcome` instead of printing them.
+ */
+export async function check(opts: CheckOptions, one?: { target: Target; outcome: Outcome }): Promise<void> {
+  if (opts.all && !one) {
+    const all = await import('./all.js');
+    return all.runAll(
+      opts,
+      async (target) => {
+        const run = { target, outcome: { exit: EXIT.ok, lines: [] as string[], data: {} } };
+        await check(opts, run);
+        return run.outcome;
+      },
+      all.checkSummary,
+    );
+  }
+  const write = (text: string) => (one ? one.outcome.lines.push(text.replace(/\n$/, '')) : process.stdout.write(text));
   let client: AgentClient | null = null;
   try {
     const limits = {
@@ -194,7 +215,7 @@ export async function check(opts: CheckOptions): Promise<void> {
     const heap = opts.lost === true || opts.cycles === true;
     // A heap snapshot takes seconds on a big heap: without a --timeout of the user's, room for it.
     const total = heap || opts.deep ? (opts.timeoutIsDefault ? HEAP_TIMEOUT_MS : timeoutMs(opts, HEAP_TIMEOUT_MS)) : timeoutMs(opts, 2000);
-    ({ client } = await connectTo({ ...opts, timeout: String(total) }, 2000));
+    ({ client } = await connectTo({ ...opts, timeout: String(total) }, 2000, one?.target));
     // One --timeout for every call.
     const deadline = Date.now() + total;
     const left = () => Math.max(100, deadline - Date.now());
@@ -216,23 +237,26 @@ export async function check(opts: CheckOptions): Promise<void> {
       results.push(...heapChecks(a, opts));
     }
     const failed = results.filter((r) => !r.ok);
-    if (opts.json) {
-      const heapInfo = snapshot ? { heap: { pauseMs: snapshot.pauseMs, takenAt: snapshot.takenAt } } : {};
+    const heapInfo = snapshot ? { heap: { pauseMs: snapshot.pauseMs, takenAt: snapshot.takenAt } } : {};
+    if (one) one.outcome.data = { checks: results, ...heapInfo };
+    if (opts.json && !one) {
       process.stdout.write(JSON.stringify({ ok: failed.length === 0, pid: health.pid, checks: results, ...heapInfo }, null, 2) + '\n');
     } else {
       for (const r of failed) {
-        process.stdout.write(`✗ ${r.message}\n`);
-        for (const line of r.details ?? []) process.stdout.write(`    ${line}\n`);
+        write(`✗ ${r.message}\n`);
+        for (const line of r.details ?? []) write(`    ${line}\n`);
       }
-      process.stdout.write(
+      write(
         failed.length === 0
           ? `✓ pid ${health.pid}: all ${results.length} checks passed\n`
           : `✗ pid ${health.pid}: ${failed.length} of ${results.length} checks failed\n`,
       );
-      if (snapshot) process.stdout.write(`(the host paused ${formatDuration(snapshot.pauseMs)} for a heap snapshot)\n`);
+      if (snapshot) write(`(the host paused ${formatDuration(snapshot.pauseMs)} for a heap snapshot)\n`);
     }
-    process.exitCode = failed.length === 0 ? EXIT.ok : EXIT.failed;
+    if (one) one.outcome.exit = failed.length === 0 ? EXIT.ok : EXIT.failed;
+    else process.exitCode = failed.length === 0 ? EXIT.ok : EXIT.failed;
   } catch (err) {
+    if (one) throw err;
     fail(err, opts.json);
   } finally {
     client?.close();

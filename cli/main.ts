@@ -34,9 +34,9 @@ function argSyntax(spec: CommandSpec): string {
   return positional(spec).map((a) => (a.required ? `<${a.name}${a.rest ? '...' : ''}>` : `[${a.name}${a.rest ? '...' : ''}]`)).join(' ');
 }
 
-/** The arguments a command takes in order; switches (`flag`) are options instead. */
+/** The arguments a command takes in order; switches (`flag`) and named ones are options instead. */
 function positional(spec: CommandSpec): CommandSpec['args'] {
-  return spec.args.filter((a) => a.type !== 'flag');
+  return spec.args.filter((a) => a.type !== 'flag' && !a.named);
 }
 
 /**
@@ -47,6 +47,8 @@ const HEAP_BY_PID: Record<string, string> = {
   awaits: "a process by pid: its agent if it has one, else a heap snapshot through its inspector (SIGUSR1; no agent loaded, the inspector closed again)",
   where: 'a process by pid, agent or not: <id> is then a task id (with an agent) or a text to find among the chains: a request (GET /users), a function, or file:line',
 };
+/** One-shot commands that also run against every discovered agent (`ps --all`). */
+const ALL_COMMANDS = new Set(['ps']);
 
 const program = new Command('asyncmon')
   .description('A live async debugging monitor for Node.js: what a running process waits on, and why it will not exit.')
@@ -70,6 +72,8 @@ for (const spec of COMMANDS) {
   for (const flag of spec.args.filter((a) => a.type === 'flag')) cmd.option(`--${flag.name}`, flag.summary);
   const byPid = HEAP_BY_PID[spec.name];
   if (byPid) cmd.option('--pid <pid>', byPid).option('--refuse-shared', 'with --pid and no agent: refuse (instead of warning) when other users have processes here');
+  for (const named of spec.args.filter((a) => a.named)) cmd.option(`--${named.name} <${named.name}>`, named.summary);
+  if (ALL_COMMANDS.has(spec.name)) cmd.option('--all', 'every agent this user can discover (asyncmon ls), in parallel: one block per process, the worst exit code');
   targetOptions(cmd).action(async (...params: unknown[]) => {
     const args: Record<string, unknown> = {};
     const ordered = positional(spec);
@@ -85,7 +89,9 @@ for (const spec of COMMANDS) {
       args[a.name] = Array.isArray(value) ? value.join(' ') : value;
     });
     for (const flag of spec.args.filter((a) => a.type === 'flag')) if (opts[flag.name] === true) args[flag.name] = true;
-    await (await import('./run.js')).runOneShot(spec.name, args, opts);
+    for (const named of spec.args.filter((a) => a.named)) if (typeof opts[named.name] === 'string') args[named.name] = opts[named.name];
+    if (opts.all === true) await (await import('./all.js')).oneShotAll(spec.name, args, opts);
+    else await (await import('./run.js')).runOneShot(spec.name, args, opts);
   });
 }
 
@@ -95,6 +101,7 @@ targetOptions(program.command('console').alias('c').description('an interactive 
 
 targetOptions(program.command('check'), '2000')
   .description('health check for scripts and probes: exit 0 pass, 1 a check failed, 2 usage, 3 unreachable')
+  .option('--all', 'check every agent this user can discover (asyncmon ls), in parallel: one block per process, the worst exit code')
   .option('--max-lag <ms>', 'event-loop delay p99 above this fails (ms, or with a unit: 200ms, 1s)')
   .option('--max-blocked <ms>', 'the loop blocked right now for longer than this fails (ms, or with a unit)', '1000')
   .option('--max-task-age <duration>', 'a live task older than this fails; with its unit: 500ms, 30s, 2m')

@@ -29,17 +29,20 @@ export function expectedPeer(target: Target): ExpectedPeer | undefined {
 }
 
 /** Resolves the target and connects; every failure is an `AsyncmonError` with a code. */
-export async function connectTo(opts: TargetOptions, fallbackTimeout?: number): Promise<{ client: AgentClient; target: Target }> {
-  const target = resolveTarget(opts.target, tokenOf(opts));
+export async function connectTo(opts: TargetOptions, fallbackTimeout?: number, resolved?: Target): Promise<{ client: AgentClient; target: Target }> {
+  const target = resolved ?? resolveTarget(opts.target, tokenOf(opts));
   const client = await AgentClient.connect(target.address, { token: target.token, timeoutMs: timeoutMs(opts, fallbackTimeout), expect: expectedPeer(target) });
   return { client, target };
 }
 
 /** Prints a result as text (the REPL's rendering) or, with --json, as the data itself. */
 export function print(cmd: string, result: unknown, json: boolean | undefined): void {
-  // A terminal gets tables cut to its width; a pipe or a file gets whole lines (or $COLUMNS).
-  const width = process.stdout.isTTY ? Math.max(60, process.stdout.columns || 80) : Number(process.env.COLUMNS) || 1000;
-  process.stdout.write((json ? JSON.stringify(result, null, 2) : renderResult(cmd, result, width)) + '\n');
+  process.stdout.write((json ? JSON.stringify(result, null, 2) : renderResult(cmd, result, textWidth())) + '\n');
+}
+
+/** A terminal gets tables cut to its width; a pipe or a file gets whole lines (or $COLUMNS). */
+export function textWidth(): number {
+  return process.stdout.isTTY ? Math.max(60, process.stdout.columns || 80) : Number(process.env.COLUMNS) || 1000;
 }
 
 /** Reports an error on stderr (or as JSON on stdout) and sets the exit code. */

@@ -44,7 +44,8 @@ export function tokenOf(opts: { token?: string; tokenFile?: string }): string | 
   return opts.token;
 }
 
-function fromRecord(record: DiscoveryRecord, token?: string): Target {
+/** The target a discovery record names; `token` overrides the record's. */
+export function fromRecord(record: DiscoveryRecord, token?: string): Target {
   const address: Address = record.socket ? { socket: record.socket } : { host: record.host, port: record.port ?? 0 };
   return { address, token: token ?? record.token, record };
 }

@@ -50,6 +50,11 @@ export interface TaskInfo {
    * waiting for response headers`, `receiving body (N bytes so far)`.
    */
   phase?: string;
+  /**
+   * The OpenTelemetry trace the task runs in: the active span's when it started (`task()`, an
+   * outgoing request), or an incoming request's `traceparent` header (then no `spanId`: the
+   * server's own span is made later, by the app's instrumentation).
+   */
   traceId?: string;
   spanId?: string;
   /** What the task is parked on, when known (promises level, or `ps --deep`). */
@@ -63,10 +68,12 @@ export interface TaskInfo {
 
 /**
  * `ps`'s answer. With `--deep`, `heap` says which snapshot filled in the waits the hooks did
- * not record (how long the host paused for it, how old it is), or why none could be taken.
+ * not record (how long the host paused for it, how old it is), or why none could be taken;
+ * with `--trace`, `trace` is the trace it was filtered by.
  */
 export interface TaskPage extends Page<TaskInfo> {
   heap?: { pauseMs: number; takenAt: number; ageMs: number } | { error: string };
+  trace?: string;
 }
 
 export interface HistoryEntry {

@@ -42,17 +42,29 @@ export function stacksText(stacks: TrackerStatus['stacks']): string {
   return typeof stacks === 'number' ? `1/${stacks}` : stacks;
 }
 
+/**
+ * The live tasks. A trace id (32 characters) has no room in an 80-column table, so plain `ps`
+ * leaves it to `where`, the TUI's details and `--json`; `ps --trace` (every row of one trace)
+ * says the trace once above the table and gives each task's span id (16) instead.
+ */
 export function renderTasks(page: TaskPage, width = 80): string {
-  if (page.total === 0) return 'no live tasks';
+  const trace = page.trace;
+  if (page.total === 0) {
+    return trace === undefined
+      ? 'no live tasks'
+      : `no live task of trace ${trace} (a task has a trace when it starts inside an active OpenTelemetry span, or is an HTTP request with a traceparent header)`;
+  }
   const hasWaits = page.items.some((t) => t.waitsOn !== undefined);
   const fromHeap = page.items.some((t) => t.waitsFrom === 'heap');
   return (
+    (trace !== undefined ? `trace ${traceOf(page.items, trace)}: ${page.total} live ${page.total === 1 ? 'task' : 'tasks'}\n` : '') +
     renderTable<TaskInfo>(
       [
         { header: 'ID', cell: (t) => String(t.id), right: true },
         { header: 'KIND', cell: (t) => t.kind },
         { header: 'AGE', cell: (t) => formatDuration(t.ageMs), right: true },
         { header: 'NAME', cell: (t) => truncate(t.state === 'cancelling' ? `${t.name} (cancelling)` : t.name, NAME_WIDTH) },
+        ...(trace !== undefined ? [{ header: 'SPAN', cell: (t: TaskInfo) => t.spanId ?? '-' }] : []),
         {
           header: hasWaits ? 'WAITS ON' : 'CREATED AT',
           // `*`: read from a heap snapshot (`ps --deep`), the footer says which.
@@ -77,6 +89,12 @@ function heapFooter(page: TaskPage, fromHeap: boolean): string {
   return fromHeap ? `\n* waits from a heap snapshot: host paused ${formatDuration(h.pauseMs)}${age}` : `\n(a heap snapshot found no more waits: host paused ${formatDuration(h.pauseMs)}${age})`;
 }
 
+/** The full trace id when every row has the same one (the filter may be a prefix). */
+function traceOf(items: TaskInfo[], filter: string): string {
+  const ids = new Set(items.map((t) => t.traceId).filter((id) => id !== undefined));
+  return ids.size === 1 ? [...ids][0] : filter;
+}
+
 function frames(list: Frame[], indent = ''): string {
   return list.length === 0 ? `${indent}    (no stack)` : list.map((f) => indent + formatFrame(f)).join('\n');
 }
@@ -84,7 +102,7 @@ function frames(list: Frame[], indent = ''): string {
 export function renderWhere(w: WhereInfo): string {
   const lines = [`task ${w.id} ${w.name} (${w.kind}, ${w.state}, ${formatDuration(w.ageMs)})`];
   if (w.parents.length > 0) lines.push(`parents: ${w.parents.map((p) => `${p.id} ${p.name}`).join(' < ')}`);
-  if (w.traceId) lines.push(`trace ${w.traceId} span ${w.spanId ?? '-'}`);
+  if (w.traceId) lines.push(w.spanId ? `trace ${w.traceId} span ${w.spanId}` : `trace ${w.traceId} (from the request's traceparent header)`);
   if (w.waitsOn) {
     lines.push(`waits on ${w.waitsOn.promiseId} at ${formatSite(w.waitsOn.site)}`);
     if (w.waitsOn.stack.length > 0) lines.push(frames(w.waitsOn.stack));
@@ -247,7 +265,8 @@ export function renderHelp(entries: HelpEntry[]): string {
   }
   return renderTable(
     [
-      { header: 'COMMAND', cell: (e: HelpEntry) => e.usage },
+      // The list names a named option without its value (`[--trace]`); `help ps` shows it whole.
+      { header: 'COMMAND', cell: (e: HelpEntry) => e.usage.replace(/ <[^<>\]]+>\]/g, ']') },
       { header: 'ALIAS', cell: (e) => e.aliases.join(',') },
       { header: 'WHAT IT DOES', cell: (e) => e.summary, flex: true, prose: true },
     ],

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanups, cliIn, json, ok } from './helpers/cli.js';
-import { FIXTURES } from './helpers/child.js';
+import { FIXTURES, waitUntil } from './helpers/child.js';
 import { markedLine } from './helpers/wire.js';
 
 const APP = 'parked/app.cjs';
@@ -67,5 +67,22 @@ describe('awaits at the default level', () => {
     const w = json(ok(await cli('where', String(id), '--json')));
     expect(w.waitsOn.site).toMatchObject({ file: APP_PATH, line: markedLine(APP, 'catch-await') });
     expect(w.waitsNote).toMatch(/^from a heap snapshot: the host paused \d+ms to write it$/);
+  });
+
+  it('refuses a heap over ASYNCMON_AWAITS_MAX_HEAP_MB before taking a snapshot, saying how to raise it', async () => {
+    const dir = cleanups.runtimeDir();
+    await cleanups.fixture(APP, { runtimeDir: dir, env: { ASYNCMON_TRACK: 'tasks', ASYNCMON_AWAITS_MAX_HEAP_MB: '1' } });
+    const cli = cliIn(dir);
+    // The worker learns the heap's size from the main thread's status, about once a second.
+    const r = (await waitUntil(async () => {
+      const x = await cli('awaits');
+      return x.code !== 0 ? x : null;
+    }, 10_000, 'awaits refused'))!;
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^asyncmon: the host's heap is [\d.]+ MB, over the 1(\.0)? MB awaits takes a snapshot of; ASYNCMON_AWAITS_MAX_HEAP_MB in the host's environment raises it$/m);
+    // `where` still answers, without the heap.
+    const items = json(ok(await cli('ps', '--json'))).items as Array<{ id: number; name: string }>;
+    const w = json(ok(await cli('where', String(items.find((t) => t.name === 'GET /catch')!.id), '--json')));
+    expect(w.waitsNote ?? '').not.toMatch(/heap snapshot/);
   });
 });

@@ -1,13 +1,15 @@
 // Hardening: hosts with more than one thread or process. Under the preload, worker threads get
 // no agent of their own (one agent per process, on its main thread), and their work completes;
 // every process of a node:cluster tree gets its own agent, discovery file and port, the CLI
-// sees all of them, and the tree still exits when the primary disconnects its workers.
+// sees all of them, and the tree still exits when the primary disconnects its workers. Workers
+// inherit the primary's ASYNCMON_PORT / ASYNCMON_SOCKET: the primary keeps it, each worker
+// takes an ephemeral port / `<socket>.<pid>` instead of failing on the same address.
 import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { exitWithin, FIXTURES, httpGet, isAlive, REGISTER, spawnNode, waitUntil } from './helpers/child.js';
 import { Cleanups, cliIn, exitedZero, json, show } from './helpers/cli.js';
-import { agentEnv, makeToken, openJson, readDiscovery } from './helpers/wire.js';
+import { agentEnv, closedPort, makeToken, openJson, readDiscovery } from './helpers/wire.js';
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
@@ -118,5 +120,62 @@ describe('node:cluster', () => {
     await waitUntil(() => ready.workers.every((pid) => !isAlive(pid)), 10_000, 'the workers to be gone');
     expect(child.stderr()).toBe('');
     expect(discoveryPids(dir)).toEqual([]);
+  }, 60_000);
+});
+
+describe('node:cluster workers inheriting an explicit address', () => {
+  async function tree(env: Record<string, string>) {
+    const dir = cleanups.runtimeDir();
+    const done = join(dir, 'done');
+    const token = makeToken();
+    const child = spawnNode(resolve(FIXTURES, 'hosts-cluster.cjs'), {
+      env: agentEnv({ NODE_OPTIONS: `--require ${REGISTER}`, ASYNCMON_TOKEN: token, XDG_RUNTIME_DIR: dir, HOSTS_DONE_FILE: done, ...env }),
+    });
+    cleanups.add(() => child.kill());
+    const ready = JSON.parse((await child.waitFor(/^READY (.*)$/m, 20_000))[1]) as { pid: number; workers: number[] };
+    cleanups.add(() => {
+      for (const pid of ready.workers) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+    });
+    const pids = [ready.pid, ...ready.workers];
+    const records = (await waitUntil(
+      () => {
+        const rs = pids.map((pid) => readDiscovery(dir, pid));
+        return rs.every((r) => r !== undefined) ? rs : undefined;
+      },
+      15_000,
+      'a discovery file for the primary and both workers',
+    )) as Array<{ pid: number; port: number | null; socket: string | null }>;
+    return { dir, done, child, ready, records };
+  }
+
+  it('ASYNCMON_PORT=<port>: the primary listens there, each worker on an ephemeral port of its own, no error line; check --all passes', async () => {
+    const port = await closedPort();
+    const { dir, done, child, ready, records } = await tree({ ASYNCMON_PORT: String(port) });
+    expect(records[0]).toMatchObject({ pid: ready.pid, port });
+    const workerPorts = records.slice(1).map((r) => r.port);
+    for (const p of workerPorts) expect(p).toBeGreaterThan(0);
+    expect(new Set([port, ...workerPorts]).size).toBe(3);
+    const r = await cliIn(dir)('check', '--all', '--json');
+    expect(r.code, show(r)).toBe(0);
+    expect((json(r).processes as Array<{ pid: number }>).length).toBe(3);
+    writeFileSync(done, '');
+    expect(await exitWithin(child, 20_000)).toBe(0);
+    expect(child.stderr()).toBe('');
+  }, 60_000);
+
+  it('ASYNCMON_SOCKET=<path>: the primary listens on it, each worker on <path>.<pid>; all files are gone after exit', async () => {
+    const base = join(cleanups.runtimeDir(), 'agent.sock');
+    const { dir, done, child, ready, records } = await tree({ ASYNCMON_SOCKET: base });
+    expect(records.map((r) => r.socket)).toEqual([base, ...ready.workers.map((pid) => `${base}.${pid}`)]);
+    const r = await cliIn(dir)('check', '--all');
+    expect(r.code, show(r)).toBe(0);
+    writeFileSync(done, '');
+    expect(await exitWithin(child, 20_000)).toBe(0);
+    expect(child.stderr()).toBe('');
+    await waitUntil(() => [base, ...ready.workers.map((pid) => `${base}.${pid}`)].every((f) => !existsSync(f)), 10_000, 'the sockets to be removed');
   }, 60_000);
 });

@@ -180,7 +180,7 @@ describe('environment variables', () => {
     }
   }
 
-  const bad: Array<Record<string, string>> = [{ ASYNCMON_TRACK: 'bogus' }, { ASYNCMON_STACKS: 'bogus' }, { ASYNCMON_TRACK: 'promises', ASYNCMON_STACKS: '-3' }];
+  const bad: Array<Record<string, string>> = [{ ASYNCMON_TRACK: 'bogus' }, { ASYNCMON_STACKS: 'bogus' }, { ASYNCMON_TRACK: 'promises', ASYNCMON_STACKS: '-3' }, { ASYNCMON_AWAITS_MAX_HEAP_MB: 'lots' }];
   for (const env of bad) {
     const label = Object.entries(env)
       .map(([k, v]) => `${k}=${v}`)

@@ -7,7 +7,8 @@ import type { Args } from '../../src/commands.js';
 import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
 import { parseLevel, parseStacks } from '../../src/levels.js';
-import type { Page, PromisesResult, StatsResult, TaskInfo } from '../../src/model.js';
+import type { PromisesResult, StatsResult, TaskPage } from '../../src/model.js';
+import { traceFilter, traceMatches } from '../../src/trace.js';
 import type { Agent } from './agent.js';
 import { spanEvent } from './otel.js';
 import { collectPromises, guardRejections } from './rejection-guard.js';
@@ -18,16 +19,23 @@ type Handler = (agent: Agent, args: Args, by: string) => unknown;
 /** A client-given limit, capped: a list is built on the host's main thread. */
 const num = (v: unknown, fallback: number) => Math.min(DEFAULTS.maxListLimit, typeof v === 'number' ? v : fallback);
 
-function ps(agent: Agent, args: Args): Page<TaskInfo> {
+function ps(agent: Agent, args: Args): TaskPage {
   const limit = num(args.limit, DEFAULTS.snapshotLimit);
   const filter = typeof args.filter === 'string' ? args.filter.toLowerCase() : '';
   // `older`: what `check --max-task-age` asks, to name every task over the age and count them.
   const startedBefore = typeof args.older === 'number' ? performance.now() - args.older : Infinity;
-  if (!filter && startedBefore === Infinity) return listTasks(agent, limit);
-  const found = listTasks(agent, limit, (rec) => rec.startMono < startedBefore && (!filter || rec.name.toLowerCase().includes(filter) || rec.kind.includes(filter)));
+  // `trace`: the tasks of the trace a user is looking at in their tracing backend.
+  const trace = typeof args.trace === 'string' ? traceFilter(args.trace) : null;
+  if (!filter && startedBefore === Infinity && trace === null) return listTasks(agent, limit);
+  const page: TaskPage = listTasks(
+    agent,
+    limit,
+    (rec) => rec.startMono < startedBefore && (!filter || rec.name.toLowerCase().includes(filter) || rec.kind.includes(filter)) && (trace === null || traceMatches(rec.traceId, trace)),
+  );
+  if (trace !== null) page.trace = trace;
   // `check --max-task-age` says the tasks it found are stuck: each one's span hears of it, once.
   if (args.stuck === true && startedBefore !== Infinity && agent.spanEvents) noteStuck(agent, startedBefore, filter, typeof args.older === 'number' ? args.older : 0);
-  return found;
+  return page;
 }
 
 /** A `asyncmon.task.stuck` event on the span of every task started before `startedBefore`, once per task. */

@@ -4,6 +4,8 @@ import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TaskKind } from '../../src/model.js';
 import type { FaultGuard } from './fault-guard.js';
+import { parseTraceparent } from '../../src/trace.js';
+import { activeSpanIds } from './otel.js';
 import { isOwn } from './own-scope.js';
 import type { CancelEffect, TaskRecord, TaskRegistry } from './task-registry.js';
 
@@ -107,7 +109,13 @@ export class HttpTasks {
     // context lasts until it ends, would look like its parent).
     const parentId = kind === 'http-server' ? null : this.ctx.currentTaskId() || null;
     const rec = this.ctx.registry.start({ kind, name, detail, parentId });
-    if (rec) (target as Tagged)[TASK] = rec;
+    if (!rec) return null;
+    (target as Tagged)[TASK] = rec;
+    // An outgoing request starts in its caller's context: the active span is the request's.
+    if (kind !== 'http-server') {
+      const ids = activeSpanIds();
+      if (ids.traceId) Object.assign(rec, ids);
+    }
     return rec;
   }
 
@@ -121,6 +129,9 @@ export class HttpTasks {
       if (isOwn(socket)) return;
       const rec = this.begin('http-server', requestName(request.method, request.url), undefined, response);
       if (!rec) return;
+      // The trace the caller propagated: the app's own server span does not exist yet here.
+      const traceId = traceparentOf(request.rawHeaders);
+      if (traceId) rec.traceId = traceId;
       rec.stop = stopServerRequest;
       rec.target = socket;
       response.on('close', this.onServerClose);
@@ -251,6 +262,20 @@ function phaseOf(target: unknown): string | null {
   if (phase < HEADERS) return 'request sent, waiting for response headers';
   const n = Math.max(0, socket.bytesRead - (t[BASE] ?? 0) - (t[HEADER_BYTES] ?? 0));
   return `receiving body (${bytes(n)} so far)`;
+}
+
+/**
+ * The trace id of a `traceparent` header among raw headers (name, value, name, value…), or
+ * null. Read from `rawHeaders`, which the parser has built already: `headers` would build an
+ * object per request. Names are compared by length first, so most cost one number check.
+ */
+export function traceparentOf(raw: unknown): string | null {
+  if (!Array.isArray(raw)) return null;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as unknown;
+    if (typeof name === 'string' && name.length === 11 && name.toLowerCase() === 'traceparent') return parseTraceparent(raw[i + 1])?.traceId ?? null;
+  }
+  return null;
 }
 
 interface ServerStart {

@@ -66,6 +66,18 @@ function resolveConfig(opts: MonitorOptions, env: NodeJS.ProcessEnv): WorkerConf
     portExplicit = true;
   }
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new AsyncmonError('BAD_ARGUMENT', `bad port "${opts.port ?? envPort}"`);
+  // A node:cluster worker inherits its primary's environment: the port or socket set there is
+  // the primary's (it took it first), so a worker takes an ephemeral port or `<socket>.<pid>`
+  // instead of failing; its discovery file has the real address. (Node deletes the
+  // NODE_UNIQUE_ID mark before preloads run: `cluster.isWorker` is what is left.)
+  const envSocket = env[ENV.socket];
+  const inherited = (opts.port === undefined && Boolean(envPort)) || (opts.socket === undefined && Boolean(envSocket));
+  const clusterWorker = inherited && isClusterWorker();
+  if (clusterWorker && opts.port === undefined && envPort) {
+    port = 0;
+    portExplicit = false;
+  }
+  const socket = opts.socket ?? (envSocket ? (clusterWorker ? `${envSocket}.${process.pid}` : envSocket) : null);
   const host = opts.host ?? env[ENV.host] ?? DEFAULTS.host;
   const token = opts.token ?? env[ENV.token] ?? randomBytes(32).toString('hex');
   if (token.length < 8) throw new AsyncmonError('BAD_ARGUMENT', 'the token must be at least 8 characters');
@@ -83,7 +95,7 @@ function resolveConfig(opts: MonitorOptions, env: NodeJS.ProcessEnv): WorkerConf
     host,
     port,
     portExplicit,
-    socket: opts.socket ?? env[ENV.socket] ?? null,
+    socket,
     token,
     readOnly,
     pid: process.pid,
@@ -92,6 +104,15 @@ function resolveConfig(opts: MonitorOptions, env: NodeJS.ProcessEnv): WorkerConf
     awaitsMaxHeapBytes,
     limits: { ...DEFAULTS.limits },
   };
+}
+
+function isClusterWorker(): boolean {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('node:cluster') as { isWorker?: boolean }).isWorker === true;
+  } catch {
+    return false;
+  }
 }
 
 /** This package's version, from its package.json. */

@@ -47,14 +47,17 @@ export function runAwaits(job: AwaitsJob): Promise<AwaitsResult> {
     }
     worker.unref();
     let done = false;
-    const finish = (fn: () => void) => {
+    const finish = (fn: () => void, stop = false) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       fn();
-      void worker.terminate().catch(() => {});
+      // Never terminated: terminating a thread whose inspector session is still connected to
+      // the main thread can abort the whole process (seen: SIGABRT). It ends by itself once it
+      // has answered and disconnected, or once asked to stop.
+      if (stop) worker.postMessage('stop');
     };
-    const timer = setTimeout(() => finish(() => reject(new AsyncmonError('UNAVAILABLE', `the heap snapshot was not answered within ${ANSWER_TIMEOUT_MS / 1000} s`))), ANSWER_TIMEOUT_MS);
+    const timer = setTimeout(() => finish(() => reject(new AsyncmonError('UNAVAILABLE', `the heap snapshot was not answered within ${ANSWER_TIMEOUT_MS / 1000} s`)), true), ANSWER_TIMEOUT_MS);
     timer.unref();
     worker.on('message', (m: AwaitsReply) =>
       finish(() => ('ok' in m ? resolve(m.ok as AwaitsResult) : reject(new AsyncmonError(m.error.code as ErrorCode, m.error.message)))),

@@ -22,6 +22,14 @@ const capture = new MainThreadCapture();
 // The inspector's replies hold nothing open here: this thread lives until it has answered (the
 // agent's worker unref'd it, so it never holds the host).
 const alive = setInterval(() => {}, 1 << 30);
+// Asked to stop (the answer took too long): the session goes first, then this thread ends by
+// itself; it is never terminated with a session connected to the main thread.
+parentPort?.on('message', (m: unknown) => {
+  if (m !== 'stop') return;
+  capture.stop();
+  clearInterval(alive);
+  parentPort?.close();
+});
 takeAwaits((onChunk, pick) => capture.take(onChunk, pick), { limit: job.limit, heapUsedBytes: job.heapUsedBytes, maxHeapBytes: job.maxHeapBytes, tasks: async () => job.tasks }).then(
   (ok) => {
     parentPort?.postMessage({ ok } satisfies AwaitsReply);

@@ -7,14 +7,16 @@ import { AgentClient, describe } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { expectedPeer, fail } from '../run.js';
 import type { TargetOptions } from '../run.js';
-import { resolveTarget, tokenOf } from '../target.js';
+import { fromRecord, resolveTarget, tokenOf } from '../target.js';
 import type { Target } from '../target.js';
-import { intentFor } from './keys.js';
+import { cleanText } from '../../src/clean-text.js';
+import { scanDiscovery } from '../../src/discovery.js';
+import { intentFor, pickerKeyFor } from './keys.js';
 import { selectedId } from './rows.js';
 import { applyChanges, initialState, reduce } from './state.js';
-import type { State } from './model.js';
+import type { PickerEntry, State } from './model.js';
 import type { Action, Effect } from './state.js';
-import { awaitsLines, detailLines, footerLine, headerLines, helpText, tabBar, tableLines } from './view.js';
+import { awaitsLines, detailLines, footerLine, headerLines, helpText, pickerLines, tabBar, tableLines } from './view.js';
 
 interface TopOptions extends TargetOptions {
   file?: string;
@@ -70,6 +72,7 @@ export async function top(opts: TopOptions): Promise<void> {
   const footer = blessed.box({ parent: screen, bottom: 0, left: 0, width: '100%', height: 1, tags: true, wrap: false });
   const awaitsBox = blessed.box({ parent: screen, top: 4, left: 0, width: '100%', bottom: 1, tags: true, wrap: false, border: { type: 'line' }, hidden: true, label: ' await graph, from a heap snapshot (Esc back) ' });
   const help = blessed.box({ parent: screen, top: 0, left: 'center', width: 70, height: '100%', tags: true, border: { type: 'line' }, hidden: true, label: ' keys ' });
+  const picker = blessed.box({ parent: screen, top: 'center', left: 'center', width: '90%', height: '60%', tags: true, border: { type: 'line' }, hidden: true, label: ' processes ', wrap: false });
 
   let client: AgentClient | null = null;
   let done!: () => void;
@@ -81,6 +84,10 @@ export async function top(opts: TopOptions): Promise<void> {
   /** Whether the target ever answered: one never reached is not retried for ever. */
   let reached = false;
   let swallowEnterUntil = 0;
+  /** Bumped when top switches process: what the old connection still says is ignored. */
+  let generation = 0;
+  /** Whether the user picked the target in the picker (then failures never end top). */
+  let picked = false;
 
   const render = () => {
     try {
@@ -107,6 +114,8 @@ export async function top(opts: TopOptions): Promise<void> {
     if (!awaitsBox.hidden) awaitsBox.setContent(awaitsLines(state, width - 2, height - 7).join('\n'));
     help.hidden = state.mode !== 'help';
     if (!help.hidden) help.setContent(helpText());
+    picker.hidden = state.mode !== 'picker';
+    if (!picker.hidden) picker.setContent(pickerLines(state, Math.max(10, Math.floor(width * 0.9) - 2)).join('\n'));
     screen.render();
   };
 
@@ -126,6 +135,8 @@ export async function top(opts: TopOptions): Promise<void> {
 
   const perform = async (effect: Effect) => {
     if (effect.type === 'quit') return quit();
+    if (effect.type === 'discover') return dispatch({ type: 'processes', agents: discovered() });
+    if (effect.type === 'switch') return switchTo(effect.pid);
     if (!client) {
       dispatch({ type: 'flash', message: 'not connected' });
       return;
@@ -173,16 +184,44 @@ export async function top(opts: TopOptions): Promise<void> {
     done();
   };
 
+  /** The agents this user can reach right now, for the picker. */
+  const discovered = (): PickerEntry[] =>
+    scanDiscovery()
+      .records.sort((a, b) => a.pid - b.pid)
+      .map((r) => ({ pid: r.pid, address: describe(fromRecord(r).address), command: cleanText(r.argv.join(' ')), node: r.node, startedAt: r.startedAt }));
+
+  /**
+   * Watches another discovered process: the current connection is dropped (its late events
+   * are ignored), and the new one is tried for ever with backoff, like a lost connection: a
+   * process picked by hand that does not answer is shown as such, not a reason to exit.
+   */
+  const switchTo = (pid: number) => {
+    const record = scanDiscovery().records.find((r) => r.pid === pid);
+    if (!record) return dispatch({ type: 'flash', message: `process ${pid} is gone` });
+    generation++;
+    if (reconnectTimer) clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    const old = client;
+    client = null;
+    old?.close();
+    target = fromRecord(record);
+    picked = true;
+    dispatch({ type: 'switched', target: String(pid) });
+    void connectLoop(0);
+  };
+
   const connectLoop = async (attempt: number) => {
     if (quitting || !target) return;
+    const gen = generation;
     try {
       const c = await AgentClient.connect(target.address, { token: target.token, timeoutMs: 5000, expect: expectedPeer(target) });
-      if (quitting) return c.close();
+      if (quitting || gen !== generation) return c.close();
       client = c;
       reached = true;
       dispatch({ type: 'connected', pid: c.pid ?? 0, node: c.node ?? '', access: c.access ?? 'read' });
-      c.onUpdate((e: UpdateEvent) => dispatch({ type: 'update', changes: e.changes ?? {}, dropped: Number(e.dropped) || 0, now: Number(e.now) || Date.now(), receivedAt: Date.now() }));
+      c.onUpdate((e: UpdateEvent) => gen === generation && dispatch({ type: 'update', changes: e.changes ?? {}, dropped: Number(e.dropped) || 0, now: Number(e.now) || Date.now(), receivedAt: Date.now() }));
       c.onClose((err) => {
+        if (gen !== generation) return;
         client = null;
         if (quitting) return;
         dispatch({ type: 'disconnected', message: err?.message ?? 'connection closed', attempt: 1 });
@@ -191,16 +230,16 @@ export async function top(opts: TopOptions): Promise<void> {
       await c.call('watch', { interval, action: 'start' });
       if (state.paused) await c.call('watch', { action: 'pause' });
     } catch (err) {
-      if (quitting) return;
+      if (quitting || gen !== generation) return;
       // A wrong token, or a target never reached after a few tries: say so and exit (1, 3).
-      if ((err instanceof AsyncmonError && (err.code === 'FORBIDDEN' || err.code === 'BAD_ARGUMENT')) || (!reached && attempt >= FIRST_TRIES - 1)) {
+      if (!picked && ((err instanceof AsyncmonError && (err.code === 'FORBIDDEN' || err.code === 'BAD_ARGUMENT')) || (!reached && attempt >= FIRST_TRIES - 1))) {
         quit();
         failed = true;
         fail(err);
         return;
       }
       dispatch({ type: 'disconnected', message: err instanceof Error ? err.message : String(err), attempt: attempt + 1 });
-      const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** attempt);
+      const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** Math.min(attempt, 16));
       reconnectTimer = setTimeout(() => void connectLoop(attempt + 1), delay);
     }
   };
@@ -222,6 +261,13 @@ export async function top(opts: TopOptions): Promise<void> {
     }
     if (state.mode === 'confirm') {
       dispatch({ type: 'confirm', yes: ch === 'y' || ch === 'Y' });
+      return;
+    }
+    if (state.mode === 'picker') {
+      const k = pickerKeyFor(name, ch);
+      if (k === 'quit') return quit();
+      if (k === 'choose') swallowEnterUntil = Date.now() + 50;
+      if (k) dispatch({ type: 'picker-key', key: k });
       return;
     }
     if (name === 'C-c') return quit();

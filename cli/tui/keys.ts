@@ -16,6 +16,7 @@ export type Intent =
   | { type: 'cycle-level' }
   | { type: 'cycle-stacks' }
   | { type: 'help' }
+  | { type: 'pick-process' }
   | { type: 'quit' }
   | { type: 'next-tab' }
   | { type: 'prev-tab' }
@@ -26,6 +27,7 @@ export interface Binding {
   keys: string[];
   /** How the key is shown. */
   label: string;
+  /** Its line in the help; empty when another binding's line covers it. */
   help: string;
   intent: Intent;
   /** The footer's word for it; only bindings with one are in the footer. */
@@ -41,11 +43,12 @@ export const BINDINGS: readonly Binding[] = [
   { keys: ['S-g', 'end'], label: 'G', help: 'last row', intent: { type: 'bottom' } },
   { keys: ['tab', 'right', 'l'], label: 'Tab/→', help: 'next tab', intent: { type: 'next-tab' }, footer: 'tab' },
   { keys: ['S-tab', 'left', 'h'], label: 'S-Tab/←', help: 'previous tab', intent: { type: 'prev-tab' } },
-  { keys: ['1'], label: '1', help: 'Tasks tab', intent: { type: 'tab', index: 0 } },
-  { keys: ['2'], label: '2', help: 'Promises tab', intent: { type: 'tab', index: 1 } },
-  { keys: ['3'], label: '3', help: 'Resources tab', intent: { type: 'tab', index: 2 } },
-  { keys: ['4'], label: '4', help: 'History tab', intent: { type: 'tab', index: 3 } },
-  { keys: ['5'], label: '5', help: 'Blocked tab', intent: { type: 'tab', index: 4 } },
+  // One help line for the five tabs: the help must fit a 30-line terminal.
+  { keys: ['1'], label: '1…5', help: 'tabs: Tasks, Promises, Resources, History, Blocked', intent: { type: 'tab', index: 0 } },
+  { keys: ['2'], label: '2', help: '', intent: { type: 'tab', index: 1 } },
+  { keys: ['3'], label: '3', help: '', intent: { type: 'tab', index: 2 } },
+  { keys: ['4'], label: '4', help: '', intent: { type: 'tab', index: 3 } },
+  { keys: ['5'], label: '5', help: '', intent: { type: 'tab', index: 4 } },
   { keys: ['enter'], label: 'Enter', help: 'details of the selected row', intent: { type: 'open-detail' }, footer: 'details' },
   { keys: ['escape'], label: 'Esc', help: 'back (close details, filter, help)', intent: { type: 'back' } },
   { keys: ['/'], label: '/', help: 'filter rows by text', intent: { type: 'start-filter' }, footer: 'filter' },
@@ -57,6 +60,7 @@ export const BINDINGS: readonly Binding[] = [
   { keys: ['space'], label: 'Space', help: 'pause / resume updates', intent: { type: 'toggle-pause' }, footer: 'pause' },
   { keys: ['S-l'], label: 'L', help: 'next tracking level (tasks → resources → promises)', intent: { type: 'cycle-level' }, footer: 'level' },
   { keys: ['S-k'], label: 'K', help: 'next stacks mode (off → tasks → 1/64 → on)', intent: { type: 'cycle-stacks' } },
+  { keys: ['p'], label: 'p', help: 'pick another process (the agents asyncmon ls lists)', intent: { type: 'pick-process' }, footer: 'process' },
   { keys: ['?'], label: '?', help: 'this help', intent: { type: 'help' }, footer: 'help' },
   { keys: ['q', 'C-c'], label: 'q', help: 'quit', intent: { type: 'quit' }, footer: 'quit' },
 ];
@@ -91,5 +95,17 @@ export function footerText(width = Infinity): string {
 
 /** The help screen's lines. */
 export function helpLines(): string[] {
-  return BINDINGS.map((b) => `${b.label.padEnd(9)} ${b.help}`);
+  return BINDINGS.filter((b) => b.help !== '').map((b) => `${b.label.padEnd(9)} ${b.help}`);
+}
+
+/** What a key does while the process picker is open (null: nothing). */
+export function pickerKeyFor(name: string, ch?: string): 'up' | 'down' | 'top' | 'bottom' | 'choose' | 'close' | 'quit' | null {
+  if (name === 'up' || ch === 'k') return 'up';
+  if (name === 'down' || ch === 'j') return 'down';
+  if (name === 'home' || ch === 'g') return 'top';
+  if (name === 'end' || ch === 'G') return 'bottom';
+  if (name === 'enter' || name === 'return') return 'choose';
+  if (name === 'escape' || ch === 'p') return 'close';
+  if (name === 'C-c' || ch === 'q') return 'quit';
+  return null;
 }

@@ -62,7 +62,7 @@ export interface State {
   flashAt: number;
   tab: Tab;
   views: Record<Tab, TabView>;
-  mode: 'normal' | 'filter' | 'confirm' | 'help' | 'awaits';
+  mode: 'normal' | 'filter' | 'confirm' | 'help' | 'awaits' | 'picker';
   filterInput: string;
   tree: boolean;
   detail: { open: boolean; where: WhereInfo | null; error: string | null };
@@ -73,4 +73,15 @@ export interface State {
    */
   awaits: { loading: boolean; lines: string[]; error: string | null; scroll: number; pauseMs: number | null };
   flash: string | null;
+  /** The process picker (`p`): the agents discovered when it opened, and the one selected. */
+  picker: { agents: PickerEntry[]; selected: number } | null;
+}
+
+/** A discovered agent, as the picker lists it. */
+export interface PickerEntry {
+  pid: number;
+  address: string;
+  command: string;
+  node: string;
+  startedAt: number;
 }

@@ -8,6 +8,8 @@ export interface Row {
   id: string;
   cells: string[];
   keys: Array<string | number>;
+  /** Text the filter matches besides the cells (a task's trace id, pasted from a tracing backend). */
+  also?: string;
 }
 
 export interface ColumnDef {
@@ -27,7 +29,9 @@ export const COLUMNS: Record<Tab, ColumnDef[]> = {
 function taskRow(t: TaskInfo, depth = 0): Row {
   const where = (t.waitsOn ? formatSite(t.waitsOn) : t.site ? formatSite(t.site) : (t.detail ?? '-')) + (t.phase ? ` · ${t.phase}` : '');
   const name = `${'  '.repeat(depth)}${depth > 0 ? '└ ' : ''}${t.name}${t.state === 'cancelling' ? ' (cancelling)' : ''}`;
-  return { id: String(t.id), cells: [String(t.id), t.kind, formatDuration(t.ageMs), name, where], keys: [t.id, t.kind, t.ageMs, t.name, where] };
+  const row: Row = { id: String(t.id), cells: [String(t.id), t.kind, formatDuration(t.ageMs), name, where], keys: [t.id, t.kind, t.ageMs, t.name, where] };
+  if (t.traceId) row.also = t.traceId;
+  return row;
 }
 
 /** Tasks in tree order: each parent followed by its children, indented. */
@@ -91,7 +95,7 @@ export function rowsFor(s: State, tab: Tab = s.tab): Row[] {
   const view = s.views[tab];
   let rows = baseRows(s, tab);
   const filter = view.filter.toLowerCase();
-  if (filter) rows = rows.filter((r) => r.cells.some((c) => c.toLowerCase().includes(filter)));
+  if (filter) rows = rows.filter((r) => r.cells.some((c) => c.toLowerCase().includes(filter)) || (r.also !== undefined && r.also.toLowerCase().includes(filter)));
   if (view.sortColumn >= 0 && !(tab === 'tasks' && s.tree)) {
     const col = view.sortColumn;
     rows = [...rows].sort((a, b) => {

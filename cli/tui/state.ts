@@ -2,7 +2,7 @@ import type { AwaitsResult, Level, LoopStats, StacksMode, WhereInfo } from '../.
 import { renderResult } from '../../src/render.js';
 import type { Intent } from './keys.js';
 import { TABS } from './model.js';
-import type { ConnStatus, State, Tab, TabView } from './model.js';
+import type { ConnStatus, PickerEntry, State, Tab, TabView } from './model.js';
 import { COLUMNS, rowsFor, selectedId } from './rows.js';
 import * as clean from './sanitize.js';
 
@@ -22,7 +22,13 @@ export type Action =
   | { type: 'confirm'; yes: boolean }
   | { type: 'where'; where: WhereInfo | null; error: string | null }
   | { type: 'awaits'; result: unknown; error: string | null }
-  | { type: 'flash'; message: string };
+  | { type: 'flash'; message: string }
+  /** The agents discovered for the picker (the app scanned for them). */
+  | { type: 'processes'; agents: PickerEntry[] }
+  /** A key while the picker is open. */
+  | { type: 'picker-key'; key: 'up' | 'down' | 'top' | 'bottom' | 'choose' | 'close' }
+  /** top now watches another process: its data starts afresh, the tabs and views stay. */
+  | { type: 'switched'; target: string };
 
 /** What the app loop must do after an action (I/O lives there, not here). */
 export type Effect =
@@ -31,6 +37,8 @@ export type Effect =
   | { type: 'cancel'; id: string }
   | { type: 'track'; level: Level; stacks?: string }
   | { type: 'watch'; action: 'pause' | 'resume' }
+  | { type: 'discover' }
+  | { type: 'switch'; pid: number }
   | { type: 'quit' };
 
 const SPARK_POINTS = 60;
@@ -72,6 +80,7 @@ export function initialState(target: string, status: ConnStatus = 'connecting'):
     confirm: null,
     flash: null,
     awaits: { loading: false, lines: [], error: null, scroll: 0, pauseMs: null },
+    picker: null,
   };
 }
 
@@ -188,6 +197,47 @@ export function reduce(s: State, action: Action): { state: State; effects: Effec
     }
     case 'intent':
       return reduceIntent(s, action.intent, action.pageSize ?? 10);
+    case 'processes':
+    case 'picker-key':
+    case 'switched':
+      return reducePicker(s, action);
+  }
+}
+
+/** The process picker: opened with the agents found, moved through, chosen or closed. */
+function reducePicker(s: State, action: Extract<Action, { type: 'processes' | 'picker-key' | 'switched' }>): { state: State; effects: Effect[] } {
+  if (action.type === 'switched') {
+    // A fresh state for the new process, keeping what the user set up: tab, views, tree, pause.
+    const fresh = initialState(action.target);
+    const views = Object.fromEntries(Object.entries(s.views).map(([k, v]) => [k, { ...v, selected: 0 }])) as State['views'];
+    return { state: { ...fresh, tab: s.tab, views, tree: s.tree, paused: s.paused, flash: `switched to ${action.target}` }, effects: [] };
+  }
+  if (action.type === 'processes') {
+    if (action.agents.length === 0) return { state: { ...s, flash: 'no agents found for this user (asyncmon ls lists them)' }, effects: [] };
+    const current = action.agents.findIndex((a) => a.pid === s.pid);
+    return { state: { ...s, mode: 'picker', picker: { agents: action.agents, selected: Math.max(0, current) } }, effects: [] };
+  }
+  const p = s.picker;
+  if (!p || s.mode !== 'picker') return { state: s, effects: [] };
+  const n = p.agents.length;
+  const at = (i: number) => ({ state: { ...s, picker: { ...p, selected: Math.max(0, Math.min(n - 1, i)) } }, effects: [] as Effect[] });
+  switch (action.key) {
+    case 'up':
+      return at(p.selected - 1);
+    case 'down':
+      return at(p.selected + 1);
+    case 'top':
+      return at(0);
+    case 'bottom':
+      return at(n - 1);
+    case 'close':
+      return { state: { ...s, mode: 'normal', picker: null }, effects: [] };
+    case 'choose': {
+      const chosen = p.agents[p.selected];
+      const closed = { ...s, mode: 'normal' as const, picker: null };
+      if (!chosen || chosen.pid === s.pid) return { state: closed, effects: [] };
+      return { state: closed, effects: [{ type: 'switch', pid: chosen.pid }] };
+    }
   }
 }
 
@@ -273,6 +323,9 @@ function reduceIntent(s: State, intent: Intent, pageSize: number): { state: Stat
       return openAwaits(s);
     case 'help':
       return none({ ...s, mode: 'help' });
+    case 'pick-process':
+      if (s.conn.status === 'file') return none({ ...s, flash: 'a dump is one process: top without --file picks among the live ones' });
+      return { state: s, effects: [{ type: 'discover' }] };
     case 'quit':
       return { state: s, effects: [{ type: 'quit' }] };
   }

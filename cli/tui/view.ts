@@ -181,7 +181,7 @@ export function detailLines(s: State, id: string | null, width: number): string[
     push(`task ${t.id} ${t.name}`);
     push(`${t.kind}, ${t.state}, ${formatDuration(t.ageMs)} old${t.detail ? `, ${t.detail}` : ''}`);
     if (t.site) push(`created at ${formatSite(t.site)}`);
-    if (t.traceId) push(`trace ${t.traceId} span ${t.spanId ?? '-'}`);
+    if (t.traceId) push(t.spanId ? `trace ${t.traceId} span ${t.spanId}` : `trace ${t.traceId} (traceparent header)`);
     const kids = s.tasks.filter((x) => x.parentId === t.id);
     if (kids.length > 0) push(`children: ${kids.map((k) => `${k.id} ${k.name}`).join(', ')}`);
     const w = s.detail.where && s.detail.where.id === t.id ? s.detail.where : null;
@@ -262,4 +262,23 @@ export function footerLine(s: State, width: number): string {
 
 export function helpText(): string {
   return [...helpLines().map(esc), '{bold}any key closes this help{/bold}'].join('\n');
+}
+
+/**
+ * The process picker's lines: every agent discovered, the one top watches marked `*`, the
+ * selected one highlighted, and how to use it.
+ */
+export function pickerLines(s: State, width: number): string[] {
+  const p = s.picker;
+  if (!p) return [];
+  const now = Date.now();
+  const head = `  ${'PID'.padStart(7)}  ${'ADDRESS'.padEnd(21)} ${'UP'.padStart(6)}  COMMAND`;
+  const out = [`{bold}${esc(truncate(head, width))}{/bold}`];
+  p.agents.forEach((a, i) => {
+    const mark = a.pid === s.pid ? '*' : ' ';
+    const text = truncate(`${mark} ${String(a.pid).padStart(7)}  ${truncate(a.address, 21).padEnd(21)} ${formatDuration(Math.max(0, now - a.startedAt)).padStart(6)}  ${a.command}`, width).padEnd(width);
+    out.push(i === p.selected ? `{inverse}${esc(text)}{/inverse}` : esc(text));
+  });
+  out.push('', esc(truncate('Enter watch it  Esc/p close  (* the one watched now)', width)));
+  return out;
 }
