@@ -28,8 +28,9 @@ parentPort?.on('message', (m: unknown) => {
   if (m !== 'stop') return;
   capture.stop();
   clearInterval(alive);
-  parentPort?.close();
 });
+// Listening must not keep this thread: once it has answered it ends, and its heap with it.
+parentPort?.unref();
 takeAwaits((onChunk, pick) => capture.take(onChunk, pick), { limit: job.limit, heapUsedBytes: job.heapUsedBytes, maxHeapBytes: job.maxHeapBytes, tasks: async () => job.tasks }).then(
   (ok) => {
     parentPort?.postMessage({ ok } satisfies AwaitsReply);
