@@ -52,9 +52,25 @@ export class HeapCapture {
    * where each of the Generator nodes `pick` chooses (from what `onChunk` built) is suspended.
    * Leaves HeapProfiler and Debugger disabled again, whatever happened.
    */
-  async take(channel: InspectorChannel, onChunk: (chunk: string) => void, pick: () => number[]): Promise<Captured> {
+  async take(given: InspectorChannel, onChunk: (chunk: string) => void, pick: () => number[] | Promise<number[]>): Promise<Captured> {
     if (this.busy) throw new AsyncmonError('BUSY', 'a heap snapshot is already being taken; try again when it is done');
     this.busy = true;
+    // Every call is answered before this returns, cleanups included: the session may be closed
+    // (or its thread end) right after, and a reply still on its way to a thread that has ended
+    // can abort the whole process.
+    const pending = new Set<Promise<unknown>>();
+    const channel: InspectorChannel = {
+      on: (event, listener) => given.on(event, listener),
+      post: <T>(method: string, params?: Record<string, unknown>) => {
+        const p = given.post<T>(method, params);
+        const settled: Promise<unknown> = p.then(
+          (): unknown => pending.delete(settled),
+          (): unknown => pending.delete(settled),
+        );
+        pending.add(settled);
+        return p;
+      },
+    };
     // A chunk the parser refuses fails the answer, not the listener's emitter.
     let chunkError: unknown = null;
     const off = channel.on('HeapProfiler.addHeapSnapshotChunk', (p) => {
@@ -83,12 +99,13 @@ export class HeapCapture {
       const pauseMs = endedAt === null ? waitedMs : Math.min(waitedMs, Math.max(0, endedAt - startedAt));
       off();
       if (chunkError !== null) throw chunkError;
-      const at = await this.locate(channel, pick());
+      const at = await this.locate(channel, await pick());
       return { pauseMs, at };
     } finally {
-      this.busy = false;
       off();
       channel.post('HeapProfiler.disable').catch(() => {});
+      while (pending.size > 0) await Promise.all([...pending]);
+      this.busy = false;
     }
   }
 

@@ -5,6 +5,7 @@
  * whose handler was collected is reported as one that can never be answered. Real Express and
  * Fastify in the fixture (test/fixtures/parked/app.cjs).
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanups, cliIn, json, ok } from './helpers/cli.js';
@@ -67,6 +68,14 @@ describe('awaits at the default level', () => {
     const w = json(ok(await cli('where', String(id), '--json')));
     expect(w.waitsOn.site).toMatchObject({ file: APP_PATH, line: markedLine(APP, 'catch-await') });
     expect(w.waitsNote).toMatch(/^from a heap snapshot: the host paused \d+ms to write it$/);
+  });
+
+  it("parses in a thread of its own that is gone after the answer (the host's thread count is back)", async () => {
+    const { app, cli } = await setup();
+    const threads = () => Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${app.pid}/status`, 'utf8'))![1]);
+    const before = threads();
+    ok(await cli('awaits'));
+    await waitUntil(() => threads() <= before, 5_000, `the host back to ${before} threads (has ${threads()})`);
   });
 
   it('refuses a heap over ASYNCMON_AWAITS_MAX_HEAP_MB before taking a snapshot, saying how to raise it', async () => {

@@ -1,12 +1,13 @@
-// Worker room, its own short-lived thread: one `awaits` answer (heap snapshot, parse, graph,
-// lines), in a worker whose heap is sized for the snapshot and freed whole when it ends.
+// Worker room, its own short-lived thread: one `awaits` answer's parse and analysis, in a heap
+// sized for the snapshot and freed whole when the thread ends. It holds no inspector session:
+// the agent's worker takes the snapshot and streams it here (awaits-runner.ts).
 import { parentPort, workerData } from 'node:worker_threads';
 import { takeAwaits } from '../../src/awaits.js';
 import type { TaskRow } from '../../src/awaits.js';
 import { AsyncmonError } from '../../src/errors.js';
-import { MainThreadCapture } from './heap-capture.js';
+import type { SuspendedAt } from '../../src/heap-capture.js';
 
-/** What the agent's worker hands this thread (awaits-runner.ts). */
+/** What the agent's worker hands this thread. */
 export interface AwaitsJob {
   limit: number;
   heapUsedBytes: number | null;
@@ -14,31 +15,41 @@ export interface AwaitsJob {
   tasks: TaskRow[];
 }
 
-/** What this thread answers with, once. */
-export type AwaitsReply = { ok: unknown } | { error: { code: string; message: string } };
+/** From the agent's worker: the snapshot's text, its end, then the lines it looked up. */
+export type AwaitsFeed = { chunk: string } | { end: true } | { captured: { pauseMs: number; at: Array<[number, SuspendedAt]> } } | { failed: string };
+
+/** To the agent's worker: the frames to look up, then the answer (once). */
+export type AwaitsReply = { pick: number[] } | { ok: unknown } | { error: { code: string; message: string } };
 
 const job = workerData as AwaitsJob;
-const capture = new MainThreadCapture();
-// The inspector's replies hold nothing open here: this thread lives until it has answered (the
-// agent's worker unref'd it, so it never holds the host).
-const alive = setInterval(() => {}, 1 << 30);
-// Asked to stop (the answer took too long): the session goes first, then this thread ends by
-// itself; it is never terminated with a session connected to the main thread.
-parentPort?.on('message', (m: unknown) => {
-  if (m !== 'stop') return;
-  capture.stop();
-  clearInterval(alive);
-});
-// Listening must not keep this thread: once it has answered it ends, and its heap with it.
-parentPort?.unref();
-takeAwaits((onChunk, pick) => capture.take(onChunk, pick), { limit: job.limit, heapUsedBytes: job.heapUsedBytes, maxHeapBytes: job.maxHeapBytes, tasks: async () => job.tasks }).then(
+const port = parentPort!;
+const reply = (m: AwaitsReply) => port.postMessage(m);
+
+takeAwaits(
+  (onChunk, pick) =>
+    new Promise((resolve, reject) => {
+      port.on('message', (m: AwaitsFeed) => {
+        try {
+          if ('chunk' in m) onChunk(m.chunk);
+          else if ('end' in m) reply({ pick: pick() as number[] });
+          else if ('captured' in m) resolve({ pauseMs: m.captured.pauseMs, at: new Map(m.captured.at) });
+          else reject(new AsyncmonError('INTERNAL', m.failed));
+        } catch (err) {
+          reject(err);
+        }
+      });
+    }),
+  { limit: job.limit, heapUsedBytes: job.heapUsedBytes, maxHeapBytes: job.maxHeapBytes, tasks: async () => job.tasks },
+).then(
+  // Answered: nothing listens any more, so the thread ends (the reply is delivered first).
   (ok) => {
-    parentPort?.postMessage({ ok } satisfies AwaitsReply);
-    clearInterval(alive);
+    reply({ ok });
+    port.removeAllListeners('message');
+    port.unref();
   },
   (err: unknown) => {
-    const e = err instanceof AsyncmonError ? err : null;
-    parentPort?.postMessage({ error: { code: e?.code ?? 'INTERNAL', message: err instanceof Error ? err.message : String(err) } } satisfies AwaitsReply);
-    clearInterval(alive);
+    reply({ error: { code: err instanceof AsyncmonError ? err.code : 'INTERNAL', message: err instanceof Error ? err.message : String(err) } });
+    port.removeAllListeners('message');
+    port.unref();
   },
 );

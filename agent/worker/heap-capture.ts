@@ -15,7 +15,6 @@ import type { Captured, InspectorChannel } from '../../src/heap-capture.js';
  */
 export class MainThreadCapture {
   private readonly capture = new HeapCapture();
-  private session: Session | null = null;
 
   /** Whether a snapshot is being taken now. */
   get running(): boolean {
@@ -23,25 +22,16 @@ export class MainThreadCapture {
   }
 
   /** See HeapCapture.take: one session per snapshot, disconnected afterwards. */
-  async take(onChunk: (chunk: string) => void, pick: () => number[]): Promise<Captured> {
+  async take(onChunk: (chunk: string) => void, pick: () => number[] | Promise<number[]>): Promise<Captured> {
     if (this.capture.running) throw new AsyncmonError('BUSY', 'a heap snapshot is already being taken; try again when it is done');
     const session = open();
-    this.session = session;
     try {
       return await this.capture.take(sessionChannel(session), onChunk, pick);
     } finally {
-      this.session = null;
       try {
         session.disconnect();
       } catch {}
     }
-  }
-
-  /** Disconnects the session of the snapshot being taken, if any: its calls fail at once. */
-  stop(): void {
-    try {
-      this.session?.disconnect();
-    } catch {}
   }
 }
 

@@ -22,6 +22,7 @@ import { AnswerCache } from './answer-cache.js';
 import { deepTasks } from './deep.js';
 import { HeapAnswers, sliceAwaits } from './heap-answers.js';
 import { runAwaits } from './awaits-runner.js';
+import { MainThreadCapture } from './heap-capture.js';
 import { MainBridge } from './main-bridge.js';
 import { Sentinel } from './sentinel.js';
 import { Session } from './session.js';
@@ -238,12 +239,13 @@ function main(): void {
 
   // One heap snapshot at a time, and one answers every `awaits`, `where` and `ps --deep` for a
   // while: the longer the pause, the longer (heap-answers.ts).
+  const capture = new MainThreadCapture();
   const heap = new HeapAnswers(async () => {
     const heapUsedBytes = status?.loop?.heapUsedBytes ?? null;
     refuseBigHeap(heapUsedBytes, config.awaitsMaxHeapBytes);
     // The live tasks first: right after the pause the main thread has a backlog to clear.
     const tasks = ((await callMain('ps', { limit: DEFAULTS.maxListLimit }, 'heap snapshot', 'read').catch(() => ({ items: [] }))) as Page<TaskInfo>).items.map((t) => ({ id: t.id, name: t.name, kind: t.kind }));
-    return sentinel.holding(() => runAwaits({ limit: DEFAULTS.maxListLimit, heapUsedBytes, maxHeapBytes: config.awaitsMaxHeapBytes, tasks }));
+    return sentinel.holding(() => runAwaits(capture, { limit: DEFAULTS.maxListLimit, heapUsedBytes, maxHeapBytes: config.awaitsMaxHeapBytes, tasks }));
   },
     { reuseMs: DEFAULTS.awaitsReuseMs, share: config.limits.workBudgetMs / config.limits.workWindowMs },
   );
