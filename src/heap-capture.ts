@@ -73,7 +73,13 @@ export class HeapCapture {
     };
     // A chunk the parser refuses fails the answer, not the listener's emitter.
     let chunkError: unknown = null;
+    // The target's clock when it has written the snapshot, asked for once its first chunk is
+    // here (see below).
+    let ended: Promise<number | null> | null = null;
     const off = channel.on('HeapProfiler.addHeapSnapshotChunk', (p) => {
+      ended ??= channel
+        .post<{ result?: { value?: unknown } }>('Runtime.evaluate', { expression: 'Date.now()', returnByValue: true, silent: true })
+        .then((r) => (typeof r.result?.value === 'number' ? r.result.value : null), () => null);
       if (chunkError !== null) return;
       try {
         onChunk(String(p.chunk));
@@ -84,18 +90,18 @@ export class HeapCapture {
     try {
       await channel.post('HeapProfiler.enable');
       const started = performance.now();
-      const startedAt = performance.timeOrigin + started;
+      // Wall clocks (milliseconds), the same in every thread and process of the machine;
+      // `performance.timeOrigin` is not (a worker's differs from its main thread's on Node 22).
+      const startedAt = Date.now();
       // The target's main thread writes the snapshot in one go: this is its pause. It ends
-      // before its reply reaches us (the chunks before it are parsed here first), so the
-      // target says when: the call queued behind the snapshot runs as soon as it is written.
-      const snapshot = channel.post('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
-      const ended = channel
-        .post<{ result?: { value?: unknown } }>('Runtime.evaluate', { expression: 'performance.timeOrigin + performance.now()', returnByValue: true, silent: true })
-        .then((r) => (typeof r.result?.value === 'number' ? r.result.value : null), () => null);
-      await snapshot;
+      // before its reply reaches us (the chunks before the reply are parsed here first), so the
+      // target says when: a call sent once the first chunk is here (the snapshot is being
+      // written: Node 22 and later start it only at the next task, so a call sent with it
+      // would run first) runs as soon as the snapshot is done.
+      await channel.post('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
       const waitedMs = performance.now() - started;
-      const endedAt = await ended;
-      // Clocks of two threads (or processes) agree to well under a millisecond; never more than we waited.
+      const endedAt = ended === null ? null : await (ended as Promise<number | null>);
+      // Never more than we waited (a clock step between the two readings).
       const pauseMs = endedAt === null ? waitedMs : Math.min(waitedMs, Math.max(0, endedAt - startedAt));
       off();
       if (chunkError !== null) throw chunkError;

@@ -59,6 +59,13 @@ describe('awaits at the default level', () => {
     expect(text).toMatch(/^\d+ chains of suspended async functions; the host paused \S+ to write a [\d.]+ [KM]B heap snapshot$/m);
     expect(text).toContain(`› handle (test/fixtures/parked/app.cjs:${markedLine(APP, 'catch-await')}:`);
     expect(text).toMatch(/GET \/never \(task \d+\) can never be answered: nothing left in the process can resolve what it waited on/);
+    // The README's example is this run's output: each of its paragraphs is one of these (chain
+    // numbers and the pause's figures aside, which vary between runs and Node versions).
+    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+    const example = /```text\n\$ asyncmon awaits\n([\s\S]*?)```/.exec(readme)![1];
+    const norm = (p: string) => p.trim().replace(/^#\d+ /, '#N ').replace(/paused \d+ms to write a [\d.]+ MB/, 'paused Nms to write a N MB');
+    const actual = new Set(text.split('\n\n').map(norm));
+    for (const paragraph of example.split('\n\n')) expect([...actual], paragraph).toContain(norm(paragraph));
   });
 
   it('where <id> names the line from the heap when no hook recorded it', async () => {
