@@ -22,6 +22,8 @@ export interface ArgSpec {
    * the key in JSON. For a filter that would be ambiguous among the positional ones.
    */
   named?: boolean;
+  /** Sent by asyncmon's own tools (`check`), not typed by people: accepted, left out of the usage. */
+  internal?: boolean;
 }
 
 /** One command, described once; the REPL, the JSON dispatcher, the CLI and the docs read it. */
@@ -48,7 +50,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'auth', aliases: [], summary: 'authenticate with the token (or proof:<hex> after challenge)', args: [{ name: 'token', summary: 'the token from the discovery file or ASYNCMON_TOKEN', required: true, type: 'string' }], access: 'none', runs: 'worker', dialects: ['text'], cli: false },
   { name: 'challenge', aliases: [], summary: 'start a challenge-response login: your nonce; answer with auth proof:<hex>', args: [{ name: 'nonce', summary: '16 to 64 hex digits', required: true, type: 'string' }], access: 'none', runs: 'worker', dialects: ['text'], cli: false },
   { name: 'hello', aliases: [], summary: 'open a JSON session: protocol version, then token, or nonce and then proof', args: [{ name: 'protocol', summary: 'protocol version (1)', type: 'int' }, { name: 'token', summary: 'the token', type: 'string' }, { name: 'nonce', summary: "the client's nonce: the answer carries the agent's challenge", type: 'string' }, { name: 'proof', summary: 'HMAC of the challenge and nonce with the token', type: 'string' }], access: 'none', runs: 'worker', dialects: ['json'], cli: false },
-  { name: 'ps', aliases: ['p'], summary: 'list live tasks (optionally only those whose name or kind contains a text, older than some milliseconds, or of one OpenTelemetry trace)', args: [{ name: 'filter', summary: 'text to match in name or kind', type: 'string' }, limit, { name: 'older', summary: 'only tasks older than this many milliseconds', type: 'int' }, { name: 'trace', summary: 'only the tasks of this OpenTelemetry trace (its id, or the first 8 or more of its hex digits)', type: 'string', named: true }, { name: 'deep', summary: 'fill WAITS ON from a heap snapshot where the hooks recorded none (pauses the host while V8 writes it)', type: 'flag' }, { name: 'stuck', summary: 'the tasks found are stuck (what check --max-task-age says): each span hears of it once, when span events are on', type: 'flag' }], access: 'read', runs: 'main' },
+  { name: 'ps', aliases: ['p'], summary: 'list live tasks (optionally only those whose name or kind contains a text, older than some milliseconds, or of one OpenTelemetry trace)', args: [{ name: 'filter', summary: 'text to match in name or kind', type: 'string' }, limit, { name: 'older', summary: 'only tasks older than this many milliseconds', type: 'int' }, { name: 'trace', summary: 'only the tasks of this OpenTelemetry trace (its id, or the first 8 or more of its hex digits)', type: 'string', named: true }, { name: 'deep', summary: 'fill WAITS ON from a heap snapshot where the hooks recorded none (pauses the host while V8 writes it)', type: 'flag' }, { name: 'stuck', summary: 'the tasks found are stuck (what check --max-task-age says): each span hears of it once, when span events are on', type: 'flag', internal: true }], access: 'read', runs: 'main' },
   { name: 'where', aliases: ['w'], summary: 'show where a task waits: the await it is parked on, and its parents', args: [{ ...id, summary: 'task id' }], access: 'read', runs: 'main' },
   { name: 'tree', aliases: ['t'], summary: 'show how tasks nest', args: [{ ...id, required: false, summary: 'task id (default: all)' }], access: 'read', runs: 'main' },
   { name: 'cancel', aliases: ['ca'], summary: 'cancel a task, timer, socket, server or child process', args: [id, { name: 'force', summary: "also clear a timer Node itself relies on (an HTTP server's check of headersTimeout)", type: 'flag' }, { name: 'reason', summary: 'why (recorded in history)', type: 'string', rest: true }], access: 'control', runs: 'main' },
@@ -172,5 +174,5 @@ export function checkArgs(spec: CommandSpec, raw: unknown): Args {
 
 /** `cancel <id> [--force] [reason]`, `ps [filter] [limit] [older] [--trace <trace>]` */
 export function usage(spec: CommandSpec): string {
-  return [spec.name, ...spec.args.map((a) => (a.type === 'flag' ? `[--${a.name}]` : a.named ? `[--${a.name} <${a.name}>]` : a.required ? `<${a.name}>` : `[${a.name}]`))].join(' ');
+  return [spec.name, ...spec.args.filter((a) => !a.internal).map((a) => (a.type === 'flag' ? `[--${a.name}]` : a.named ? `[--${a.name} <${a.name}>]` : a.required ? `<${a.name}>` : `[${a.name}]`))].join(' ');
 }

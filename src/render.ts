@@ -265,14 +265,23 @@ export function renderHelp(entries: HelpEntry[]): string {
   }
   return renderTable(
     [
-      // The list names a named option without its value (`[--trace]`); `help ps` shows it whole.
-      { header: 'COMMAND', cell: (e: HelpEntry) => e.usage.replace(/ <[^<>\]]+>\]/g, ']') },
+      // The list keeps room for what commands do: a usage too long for it shows its options as
+      // `[options]`, and a named option without its value (`[--trace]`); `help ps` shows it whole.
+      { header: 'COMMAND', cell: (e: HelpEntry) => listedUsage(e.usage) },
       { header: 'ALIAS', cell: (e) => e.aliases.join(',') },
       { header: 'WHAT IT DOES', cell: (e) => e.summary, flex: true, prose: true },
     ],
     entries,
     80,
   );
+}
+
+/** A usage as the help list shows it: at most 40 characters when its options can be folded. */
+function listedUsage(usage: string): string {
+  const short = usage.replace(/ <[^<>\]]+>\]/g, ']');
+  if (short.length <= 40) return short;
+  const options = short.match(/ \[--[^\]]+\]/g) ?? [];
+  return options.length === 0 ? short : short.replace(/ \[--[^\]]+\]/g, '') + ' [options]';
 }
 
 /** A chain's frames, outermost first: user frames marked `›`, a library's run folded. */
