@@ -5,7 +5,10 @@ import type { Socket } from 'node:net';
 import type { TaskKind } from '../../src/model.js';
 import type { FaultGuard } from './fault-guard.js';
 import { isOwn } from './own-scope.js';
+import { requestName } from './task-registry.js';
 import type { CancelEffect, TaskRecord, TaskRegistry } from './task-registry.js';
+
+export { requestName };
 
 /** Hooks the HTTP layer calls back into: which task is current, and entering one. */
 export interface HttpTaskContext {
@@ -26,17 +29,20 @@ interface UndiciRequest {
 const TASK = Symbol('asyncmon.task');
 type Tagged = { [TASK]?: TaskRecord };
 
-/** `GET /users/42` from a method and a path that may carry a query string. */
-export function requestName(method: string | undefined, path: string | undefined): string {
-  const p = path ?? '/';
-  const q = p.search(/[?#]/);
-  return `${method ?? 'GET'} ${q >= 0 ? p.slice(0, q) : p}`;
-}
+/** On a server's socket: its requests' tasks not yet finished (one, or several when pipelined). */
+const LIVE = Symbol('asyncmon.serverTasks');
+type Connection = Socket & { [LIVE]?: TaskRecord | TaskRecord[] | null };
 
 /**
  * Incoming HTTP requests and outgoing `http.request` / `fetch` (undici) calls as tasks, through
  * `diagnostics_channel`: no async hook and, before Node 24, no AsyncLocalStorage per request at
- * the default level. Requests are keyed by their own objects and end on `close`.
+ * the default level.
+ *
+ * An incoming request costs as little as can be: a record (named only when read) on its
+ * connection, ended by `http.server.response.finish` (Node ≥ 16.18, so every supported version).
+ * No listener per request: one `close` listener per connection ends what the connection still
+ * carries when it closes (an aborted request, a response never finished). Outgoing requests are
+ * tagged with their record and end on their `close`.
  */
 export class HttpTasks {
   private readonly subscriptions: Array<[string, (msg: unknown) => void]>;
@@ -44,13 +50,13 @@ export class HttpTasks {
 
   constructor(private readonly ctx: HttpTaskContext) {
     const { registry, guard } = ctx;
-    this.onServerClose = function (this: ServerResponse): void {
+    this.onConnectionClose = function (this: Connection): void {
       try {
-        const rec = (this as Tagged)[TASK];
-        if (!rec) return;
-        const done = this.writableFinished;
-        rec.status = this.statusCode;
-        registry.end(rec, done ? 'finished' : 'failed', done ? undefined : 'connection closed before the response was finished');
+        const live = this[LIVE];
+        if (!live) return;
+        this[LIVE] = null;
+        if (Array.isArray(live)) for (const rec of live) endOnClose(registry, rec);
+        else endOnClose(registry, live);
       } catch (err) {
         guard.record(err);
       }
@@ -76,6 +82,7 @@ export class HttpTasks {
     };
     this.subscriptions = [
       ['http.server.request.start', guarded((m) => this.serverStart(m as unknown as ServerStart))],
+      ['http.server.response.finish', guarded((m) => this.serverFinish(m as unknown as ServerStart))],
       ['http.client.request.start', guarded((m) => this.clientStart(m as unknown as { request: ClientRequest }))],
       ['undici:request:create', guarded((m) => this.undiciCreate(m as unknown as { request: UndiciRequest }))],
       ['undici:client:sendHeaders', guarded((m) => this.undiciSocket(m as unknown as { request: UndiciRequest; socket: Socket }))],
@@ -111,23 +118,53 @@ export class HttpTasks {
     return rec;
   }
 
-  /** One listener for every response and one for every outgoing request: no closure per request. */
-  private readonly onServerClose: (this: ServerResponse) => void;
+  /** One listener for every connection and one for every outgoing request: no closure per request. */
+  private readonly onConnectionClose: (this: Connection) => void;
   private readonly onClientClose: (this: ClientRequest) => void;
 
   private serverStart({ request, response, socket }: ServerStart): void {
     try {
       this.ctx.guard.check();
       if (isOwn(socket)) return;
-      const rec = this.begin('http-server', requestName(request.method, request.url), undefined, response);
+      // From outside: no parent (see `begin`).
+      const rec = this.ctx.registry.start({ kind: 'http-server', method: request.method, path: request.url, parentId: null });
       if (!rec) return;
       rec.stop = stopServerRequest;
-      rec.target = socket;
-      response.on('close', this.onServerClose);
+      rec.target = response;
+      const conn = socket as Connection;
+      const live = conn[LIVE];
+      if (live === undefined) {
+        // The connection's first request.
+        socket.on('close', this.onConnectionClose);
+        conn[LIVE] = rec;
+      } else if (!live) conn[LIVE] = rec;
+      else if (Array.isArray(live)) live.push(rec);
+      else conn[LIVE] = [live, rec];
       this.ctx.enter(rec);
     } catch (err) {
       this.ctx.guard.record(err);
     }
+  }
+
+  /** A response was sent in full: its task is finished. */
+  private serverFinish({ response, socket }: ServerStart): void {
+    const conn = socket as Connection;
+    const live = conn[LIVE];
+    if (!live) return;
+    let rec: TaskRecord | undefined;
+    if (!Array.isArray(live)) {
+      if (live.target !== response) return;
+      rec = live;
+      conn[LIVE] = null;
+    } else {
+      const i = live.findIndex((r) => r.target === response);
+      if (i < 0) return;
+      rec = live[i];
+      live.splice(i, 1);
+      if (live.length === 0) conn[LIVE] = null;
+    }
+    rec.status = response.statusCode;
+    this.ctx.registry.end(rec, 'finished');
   }
 
   private clientStart({ request }: { request: ClientRequest }): void {
@@ -259,8 +296,19 @@ interface ServerStart {
   socket: Socket;
 }
 
-function stopServerRequest(socket: unknown): CancelEffect {
-  (socket as Socket).destroy();
+/** A request's connection closed: its task is finished if its response was, else failed. */
+function endOnClose(registry: TaskRegistry, rec: TaskRecord): void {
+  const res = rec.target as ServerResponse | null;
+  if (rec.ended || !res) return;
+  const done = res.writableFinished;
+  rec.status = res.statusCode;
+  registry.end(rec, done ? 'finished' : 'failed', done ? undefined : 'connection closed before the response was finished');
+}
+
+/** Cancels a request by destroying its connection (a pipelined response has no socket yet: its request's). */
+function stopServerRequest(target: unknown): CancelEffect {
+  const res = target as ServerResponse;
+  (res.socket ?? res.req?.socket)?.destroy();
   return { action: 'destroyed', message: "the request's socket destroyed" };
 }
 
