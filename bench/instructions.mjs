@@ -11,8 +11,9 @@
 // duration is subtracted. Each setting is counted `reps` times, every setting once per rep in
 // turn; the figure is the median, the spread is min–max.
 //
-// Beside it, the agent's idle cost: instructions per second (valgrind) and the share of a core
-// it takes, from CPU time measured without valgrind.
+// Beside it, the default level's idle cost: instructions per second (valgrind, as counted: the
+// sentinel polls every STALE_MS / 6) and the share of a core it takes as users run it, from CPU
+// time measured without valgrind.
 import { execFileSync, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -105,6 +106,78 @@ export function countRun({ agent = null, peer = null, count = 0, idleMs = 0, loa
   });
 }
 
+/**
+ * One counted run of the `awaits` bench's host (children/heap-app.cjs: about `heapMb` MB of
+ * live objects, 1000 suspended functions) at the default level: it is asked for `awaits` once
+ * over the wire (`ask`), or left idle for `holdMs`; then ended with SIGTERM (valgrind still
+ * reports). Resolves with the instructions and how long it ran after it was ready.
+ */
+function awaitsRun({ heapMb, ask, holdMs = 0 }) {
+  const token = `bench-count-${process.pid}`;
+  const env = childEnv({ ASYNCMON_TRACK: 'tasks', ASYNCMON_TOKEN: token, BENCH_HEAP_MB: String(heapMb), BENCH_STALE_MS: String(STALE_MS) });
+  const args = [...VALGRIND_ARGS, NODE, '--max-old-space-size=1024', '--require', COUNT_PRELOAD, resolve(CHILDREN, 'heap-app.cjs')];
+  return new Promise((res, rej) => {
+    const proc = spawn('valgrind', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let ready = null;
+    let ranMs = 0;
+    let answer = null;
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      rej(new Error(`instructions: the awaits host did not end within 10 min: ${err.slice(-2000)}`));
+    }, 10 * 60_000);
+    proc.stderr.on('data', (d) => {
+      err += d;
+      if (err.length > 100_000) err = err.slice(-50_000);
+    });
+    proc.stdout.on('data', async (d) => {
+      out += d;
+      const m = /READY (.*)/.exec(out);
+      if (!m || ready) return;
+      ready = JSON.parse(m[1]);
+      const t0 = performance.now();
+      try {
+        if (ask) {
+          const { AgentClient } = await import(resolve(BENCH_DIR, '..', 'dist', 'cli', 'client.js'));
+          const client = await AgentClient.connect({ host: '127.0.0.1', port: ready.port }, { token, timeoutMs: 5 * 60_000 });
+          try {
+            answer = await client.call('awaits', { limit: 50 }, 5 * 60_000);
+          } finally {
+            client.close();
+          }
+        } else await new Promise((r) => setTimeout(r, holdMs));
+      } catch (e) {
+        err += `\n${e.message}`;
+      }
+      ranMs = performance.now() - t0;
+      proc.kill('SIGTERM');
+    });
+    proc.on('exit', () => {
+      clearTimeout(timer);
+      const refs = /I\s+refs:\s+([\d,]+)/.exec(err);
+      if (!refs || (ask && !answer)) rej(new Error(`instructions: the awaits host gave no count: ${err.slice(-2000)}`));
+      else res({ instructions: Number(refs[1].replace(/,/g, '')), ranMs, chains: answer?.total ?? null, snapshotBytes: answer?.snapshotBytes ?? null });
+    });
+  });
+}
+
+/**
+ * What one `awaits` costs the host process (V8 writing the heap snapshot on the main thread, the
+ * worker parsing it and building the graph): a host asked once, less the same host left idle
+ * as long, median of `reps`; also as a number of requests of no agent.
+ */
+export async function countAwaits({ heapMb = 10, reps = 1 } = {}) {
+  findValgrind();
+  const runs = [];
+  for (let i = 0; i < reps; i++) {
+    const asked = await awaitsRun({ heapMb, ask: true });
+    const idle = await awaitsRun({ heapMb, ask: false, holdMs: asked.ranMs });
+    runs.push({ instructions: asked.instructions - idle.instructions, asked, idle });
+  }
+  return { heapMb, reps, instructions: median(runs.map((r) => r.instructions)), runs };
+}
+
 /** Instructions per second of an idle process under valgrind: two idle times, so start-up cancels. */
 async function idleRate(opts, [t1, t2]) {
   const a = await countRun({ ...opts, idleMs: t1 });
@@ -128,7 +201,7 @@ async function idleShare(opts, [t1, t2]) {
  * ratio to the baseline's in the same rep; and the default level's idle cost, with the real
  * preload, as instructions per second and as the share of a core it takes without valgrind.
  */
-export async function benchInstructions({ configs, counts, idleMs, nativeIdleMs, reps, concurrency }) {
+export async function benchInstructions({ configs, counts, idleMs, nativeIdleMs, reps, concurrency, awaitsHeapMb = 10 }) {
   const valgrind = findValgrind();
   const [n1, n2] = counts;
   log(`instructions: ${valgrind} cachegrind, ${configs.length} settings × ${reps} reps × ${n1} and ${n2} requests (${concurrency} in flight), idle ${idleMs.join(' and ')} ms`);
@@ -171,12 +244,17 @@ export async function benchInstructions({ configs, counts, idleMs, nativeIdleMs,
       ratioMax: round(max(ratios), 3),
     });
   }
-  // The default level's idle cost as users run it (dist/agent/register.js), less no agent's.
-  log('  idle cost of the default level: valgrind, then CPU time without it');
-  const agentIdle = await idleRate({ agent: { track: 'tasks' }, preload: REGISTER }, idleMs);
-  const noneIdle = out[base.key].idleInstructionsPerSec;
+  // The default level's idle cost: instructions per second as counted (less no agent's), and
+  // the share of a core as users run it (dist/agent/register.js), from CPU time without
+  // valgrind. (Under valgrind the real preload's sentinel records blocks that do not exist.)
+  log('  idle share of a core of the default level, without valgrind');
   const shareAgent = await idleShare({ agent: { track: 'tasks' }, preload: REGISTER }, nativeIdleMs);
   const shareNone = await idleShare({}, nativeIdleMs);
+  const idleOf = (key) => out[key]?.idleInstructionsPerSec ?? NaN;
+  // The heap snapshot behind the await graph, once, at the default level.
+  log(`  one awaits of a ${awaitsHeapMb} MB heap`);
+  const awaits = await countAwaits({ heapMb: awaitsHeapMb, reps: 1 });
+  awaits.requestsOfNoAgent = Math.round(awaits.instructions / out[base.key].perRequest);
   return {
     valgrind,
     valgrindArgs: VALGRIND_ARGS,
@@ -187,12 +265,12 @@ export async function benchInstructions({ configs, counts, idleMs, nativeIdleMs,
     reps,
     concurrency,
     idle: {
-      instructionsPerSec: Math.round(agentIdle.rate - noneIdle),
+      instructionsPerSec: Math.round(idleOf('tasks') - idleOf(base.key)),
       coreShare: round(shareAgent - shareNone, 5),
-      runs: agentIdle.runs,
       coreShareAgent: round(shareAgent, 5),
       coreShareNone: round(shareNone, 5),
     },
+    awaits,
     elapsedSeconds: Math.round((performance.now() - started) / 1000),
     unit: 'instructions per request',
     results: out,

@@ -65,7 +65,7 @@ const S = {
   instructions: {
     reps: Number(option('--reps', QUICK ? 1 : 3)),
     counts: QUICK ? [200, 700] : [300, 1300],
-    idleMs: [500, 4500],
+    idleMs: [500, 8500],
     nativeIdleMs: [1000, 4000],
     concurrency: Number(option('--concurrency', 48)),
   },
@@ -519,8 +519,10 @@ function report(res) {
       lines.push(`  ${pad(r.label, 30)}${lpad(k(r.perRequest), 12)}${lpad(`${k(r.perRequestMin)}–${k(r.perRequestMax)}`, 16)}${lpad(r.ratio.toFixed(3), 7)}` +
         `${lpad(spread, 12)}${lpad(`${round(r.idleInstructionsPerSec / 1e6, 1)}M`, 9)}   ${fmtBudget(budgets[key])}`);
     }
-    lines.push(`  the default level idle, as preloaded: ${round(x.idle.instructionsPerSec / 1e6, 2)}M instructions/s more than no agent, ` +
+    lines.push(`  the default level idle: ${round(x.idle.instructionsPerSec / 1e6, 2)}M instructions/s more than no agent (as counted), ` +
       `${(x.idle.coreShare * 100).toFixed(2)}% of a core (CPU time without valgrind)`);
+    lines.push(`  one awaits (${x.awaits.heapMb} MB heap, the heap snapshot behind the await graph): ${round(x.awaits.instructions / 1e9, 2)}G instructions, ` +
+      `as many as ${x.awaits.requestsOfNoAgent} requests of no agent`);
     lines.push('');
   }
   if (res.memory) {
