@@ -81,8 +81,9 @@ export class HttpTasks {
       }
     };
     this.subscriptions = [
-      ['http.server.request.start', guarded((m) => this.serverStart(m as unknown as ServerStart))],
-      ['http.server.response.finish', guarded((m) => this.serverFinish(m as unknown as ServerStart))],
+      // Every request: no wrapper, each catches for itself.
+      ['http.server.request.start', (m) => this.serverStart(m as ServerStart)],
+      ['http.server.response.finish', (m) => this.serverFinish(m as ServerStart)],
       ['http.client.request.start', guarded((m) => this.clientStart(m as unknown as { request: ClientRequest }))],
       ['undici:request:create', guarded((m) => this.undiciCreate(m as unknown as { request: UndiciRequest }))],
       ['undici:client:sendHeaders', guarded((m) => this.undiciSocket(m as unknown as { request: UndiciRequest; socket: Socket }))],
@@ -122,9 +123,11 @@ export class HttpTasks {
   private readonly onConnectionClose: (this: Connection) => void;
   private readonly onClientClose: (this: ClientRequest) => void;
 
-  private serverStart({ request, response, socket }: ServerStart): void {
+  private serverStart(m: ServerStart): void {
     try {
       this.ctx.guard.check();
+      if (typeof m !== 'object' || m === null) return;
+      const { request, response, socket } = m;
       if (isOwn(socket)) return;
       // From outside: no parent (see `begin`).
       const rec = this.ctx.registry.start({ kind: 'http-server', method: request.method, path: request.url, parentId: null });
@@ -147,24 +150,30 @@ export class HttpTasks {
   }
 
   /** A response was sent in full: its task is finished. */
-  private serverFinish({ response, socket }: ServerStart): void {
-    const conn = socket as Connection;
-    const live = conn[LIVE];
-    if (!live) return;
-    let rec: TaskRecord | undefined;
-    if (!Array.isArray(live)) {
-      if (live.target !== response) return;
-      rec = live;
-      conn[LIVE] = null;
-    } else {
-      const i = live.findIndex((r) => r.target === response);
-      if (i < 0) return;
-      rec = live[i];
-      live.splice(i, 1);
-      if (live.length === 0) conn[LIVE] = null;
+  private serverFinish(m: ServerStart): void {
+    try {
+      if (typeof m !== 'object' || m === null) return;
+      const { response, socket } = m;
+      const conn = socket as Connection;
+      const live = conn[LIVE];
+      if (!live) return;
+      let rec: TaskRecord | undefined;
+      if (!Array.isArray(live)) {
+        if (live.target !== response) return;
+        rec = live;
+        conn[LIVE] = null;
+      } else {
+        const i = live.findIndex((r) => r.target === response);
+        if (i < 0) return;
+        rec = live[i];
+        live.splice(i, 1);
+        if (live.length === 0) conn[LIVE] = null;
+      }
+      rec.status = response.statusCode;
+      this.ctx.registry.end(rec, 'finished');
+    } catch (err) {
+      this.ctx.guard.record(err);
     }
-    rec.status = response.statusCode;
-    this.ctx.registry.end(rec, 'finished');
   }
 
   private clientStart({ request }: { request: ClientRequest }): void {
