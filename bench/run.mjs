@@ -64,7 +64,7 @@ const S = {
   // idle for two durations; each setting `reps` times.
   instructions: {
     reps: Number(option('--reps', QUICK ? 1 : 3)),
-    counts: QUICK ? [200, 700] : [300, 1300],
+    counts: QUICK ? [500, 2000] : [2000, 5000],
     idleMs: [500, 8500],
     nativeIdleMs: [1000, 4000],
     concurrency: Number(option('--concurrency', 48)),

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TaskKind } from '../../src/model.js';
 import type { FaultGuard } from './fault-guard.js';
-import { isOwn } from './own-scope.js';
+import { OWN } from './own-scope.js';
 import { requestName } from './task-registry.js';
 import type { CancelEffect, TaskRecord, TaskRegistry } from './task-registry.js';
 
@@ -128,7 +128,10 @@ export class HttpTasks {
       this.ctx.guard.check();
       if (typeof m !== 'object' || m === null) return;
       const { request, response, socket } = m;
-      if (isOwn(socket)) return;
+      // The mark read here, not through isOwn(): that one is called with every kind of object,
+      // and its lookup of a mark a socket lacks then walks the socket's prototype chain every
+      // time; here it only ever sees sockets, and the engine caches the answer.
+      if ((socket as unknown as { [OWN]?: boolean })[OWN] === true) return;
       // From outside: no parent (see `begin`).
       const rec = this.ctx.registry.start({ kind: 'http-server', method: request.method, path: request.url, parentId: null });
       if (!rec) return;
