@@ -127,7 +127,7 @@ export class HttpTasks {
     try {
       this.ctx.guard.check();
       if (typeof m !== 'object' || m === null) return;
-      const { request, response, socket } = m;
+      const { request, socket } = m;
       // The mark read here, not through isOwn(): that one is called with every kind of object,
       // and its lookup of a mark a socket lacks then walks the socket's prototype chain every
       // time; here it only ever sees sockets, and the engine caches the answer.
@@ -136,7 +136,9 @@ export class HttpTasks {
       const rec = this.ctx.registry.start({ kind: 'http-server', method: request.method, path: request.url, parentId: null });
       if (!rec) return;
       rec.stop = stopServerRequest;
-      rec.target = response;
+      // The socket, not the response: a record that held the response would keep it reachable
+      // from the agent, and the await graph could not tell a request nothing can answer.
+      rec.target = socket;
       const conn = socket as Connection;
       const live = conn[LIVE];
       if (live === undefined) {
@@ -152,7 +154,10 @@ export class HttpTasks {
     }
   }
 
-  /** A response was sent in full: its task is finished. */
+  /**
+   * A response was sent in full: its task is finished. Responses on a connection finish in the
+   * order of their requests (pipelined ones wait their turn), so it is the connection's oldest.
+   */
   private serverFinish(m: ServerStart): void {
     try {
       if (typeof m !== 'object' || m === null) return;
@@ -162,15 +167,12 @@ export class HttpTasks {
       if (!live) return;
       let rec: TaskRecord | undefined;
       if (!Array.isArray(live)) {
-        if (live.target !== response) return;
         rec = live;
         conn[LIVE] = null;
       } else {
-        const i = live.findIndex((r) => r.target === response);
-        if (i < 0) return;
-        rec = live[i];
-        live.splice(i, 1);
+        rec = live.shift();
         if (live.length === 0) conn[LIVE] = null;
+        if (!rec) return;
       }
       rec.status = response.statusCode;
       this.ctx.registry.end(rec, 'finished');
@@ -308,19 +310,13 @@ interface ServerStart {
   socket: Socket;
 }
 
-/** A request's connection closed: its task is finished if its response was, else failed. */
+/** A request's connection closed before its response finished: its task failed. */
 function endOnClose(registry: TaskRegistry, rec: TaskRecord): void {
-  const res = rec.target as ServerResponse | null;
-  if (rec.ended || !res) return;
-  const done = res.writableFinished;
-  rec.status = res.statusCode;
-  registry.end(rec, done ? 'finished' : 'failed', done ? undefined : 'connection closed before the response was finished');
+  registry.end(rec, 'failed', 'connection closed before the response was finished');
 }
 
-/** Cancels a request by destroying its connection (a pipelined response has no socket yet: its request's). */
-function stopServerRequest(target: unknown): CancelEffect {
-  const res = target as ServerResponse;
-  (res.socket ?? res.req?.socket)?.destroy();
+function stopServerRequest(socket: unknown): CancelEffect {
+  (socket as Socket).destroy();
   return { action: 'destroyed', message: "the request's socket destroyed" };
 }
 
