@@ -4,6 +4,7 @@
 //   node bench/run.mjs [--quick] [--only http,loop,memory,listing,latency,clients,readers,attach,awaits] [--rounds N]
 //                      [--settings tasks,promises,...] [--out FILE] [--no-pin] [--concurrency N]
 //                      [--client raw|agent]
+//   node bench/run.mjs --instructions [--reps N] [--settings ...]   instruction counts (valgrind)
 //   BENCH_NODE=/path/to/node   runs every child under that Node binary
 //
 // Every figure is measured in child processes: throughput of an HTTP service and of an
@@ -20,6 +21,7 @@ import { BENCH_DIR, NODE, canPin, installExitGuards, killAll, runOnce, startChil
 import { max, median, min, round } from './lib/stats.mjs';
 import { benchAttach } from './attach.mjs';
 import { benchAwaits } from './awaits.mjs';
+import { benchInstructions } from './instructions.mjs';
 import { benchLatency } from './latency.mjs';
 import { benchOtel } from './otel.mjs';
 
@@ -34,7 +36,13 @@ const option = (name, fallback) => {
 };
 
 const QUICK = flag('--quick');
-const ONLY = new Set(option('--only', 'http,loop,memory,listing,latency,clients,readers,attach,awaits').split(','));
+const SECTIONS = 'http,loop,memory,listing,latency,clients,readers,attach,awaits';
+// --instructions: the instruction counts alone (unless --only names more sections).
+const ONLY = new Set(option('--only', flag('--instructions') ? 'instructions' : SECTIONS).split(','));
+if (flag('--instructions')) ONLY.add('instructions');
+for (const name of ONLY) {
+  if (!`${SECTIONS},instructions`.split(',').includes(name)) throw new Error(`--only: unknown section ${name} (${SECTIONS}, instructions)`);
+}
 const PIN = !flag('--no-pin') && canPin();
 const OUT = resolve(option('--out', resolve(BENCH_DIR, 'results.json')));
 
@@ -53,6 +61,15 @@ const S = {
   latency: { checkRuns: QUICK ? 5 : 15, blocks: QUICK ? 1 : 3 },
   attach: { runs: QUICK ? 3 : 7 },
   awaits: { runs: QUICK ? 1 : 3 },
+  // Instruction counts under valgrind: servers that serve exactly N requests and exit, at two N;
+  // idle for two durations; each setting `reps` times.
+  instructions: {
+    reps: Number(option('--reps', QUICK ? 1 : 3)),
+    counts: QUICK ? [500, 2000] : [2000, 5000],
+    idleMs: [500, 8500],
+    nativeIdleMs: [1000, 4000],
+    concurrency: Number(option('--concurrency', 48)),
+  },
   // 64 dashboards asking ps ten times a second, as 16 connections (the agent's limit) at 40/s.
   clients: { connections: 16, perSecond: 40, durationMs: QUICK ? 5000 : 20_000, rounds: QUICK ? 1 : 2 },
   // 16 read-only clients (the agent's connection limit) sending expensive commands back to back,
@@ -60,9 +77,10 @@ const S = {
   readers: { connections: 16, pending: 20_000, durationMs: QUICK ? 4000 : 8000, rounds: QUICK ? 2 : 3 },
 };
 if (!(S.rounds >= 1)) throw new Error('--rounds must be ≥ 1');
+if (!(S.instructions.reps >= 1)) throw new Error('--reps must be ≥ 1');
 
 /** Hard ceiling for the whole run, so nothing can hang a CI job. */
-const WATCHDOG_MS = 15 * 60_000;
+const WATCHDOG_MS = (ONLY.has('instructions') ? 45 : 15) * 60_000;
 
 /** Cores: the service (or loop) runs on SERVER_CPU, the load generator on LOAD_CPU. */
 const SERVER_CPU = PIN ? 0 : null;
@@ -100,6 +118,8 @@ for (const key of SETTINGS ?? []) {
   if (!ALL_CONFIGS.some((c) => c.key === key)) throw new Error(`--settings: unknown setting ${key} (${ALL_CONFIGS.map((c) => c.key).join(', ')})`);
 }
 const CONFIGS = SETTINGS ? ALL_CONFIGS.filter((c) => c === BASELINE || SETTINGS.includes(c.key)) : ALL_CONFIGS;
+/** Counted with --instructions unless --settings says otherwise: the budgeted settings. */
+const INSTRUCTION_CONFIGS = SETTINGS ? CONFIGS : ALL_CONFIGS.filter((c) => ['none', 'tasks', 'promises', 'promises-st'].includes(c.key));
 
 /** How to start a measured child for setting `c`: the agent's preload, a peer's, or neither. */
 const childOptions = (c) => ({ agent: c.agent ?? null, nodeArgs: c.peer?.nodeArgs ?? [], env: c.peer?.env ?? {} });
@@ -116,6 +136,10 @@ const BUDGETS = {
   blocked: { label: 'health reply while the loop is blocked ≤ 250 ms (max)', op: '<=', limit: 250 },
   clients: { label: 'HTTP with agent clients polling ps (640/s) ≥ 0.90 of without', op: '>=', limit: 0.9 },
   readers: { label: 'HTTP with 16 read-only clients sending expensive commands back to back ≥ 0.90 of without', op: '>=', limit: 0.9 },
+  // The same budgets on instructions per request: a throughput ratio r is 1/r the instructions.
+  instrDefault: { label: 'HTTP instructions per request, tasks (default) ≤ 1.03 of no agent', op: '<=', limit: 1.03 },
+  instrPromises: { label: 'HTTP instructions per request, promises ≤ 1.18 (1/0.85) of no agent', op: '<=', limit: 1.18 },
+  instrStacksInTasks: { label: 'HTTP instructions per request, promises + stacks in tasks ≤ 2.00 (1/0.50) of no agent', op: '<=', limit: 2 },
 };
 
 const log = (line = '') => process.stderr.write(`${line}\n`);
@@ -422,6 +446,9 @@ function judge(res) {
   ratio(res.http, 'promises', 'httpPromises');
   ratio(res.http, 'promises-st', 'httpStacksInTasks');
   ratio(res.loop, 'tasks', 'loopDefault');
+  ratio(res.instructions, 'tasks', 'instrDefault');
+  ratio(res.instructions, 'promises', 'instrPromises');
+  ratio(res.instructions, 'promises-st', 'instrStacksInTasks');
   if (res.memory) out.memory = check(BUDGETS.memory, res.memory.results.promises.addedBytesPerPromise);
   if (res.listing) {
     out.listing = check(BUDGETS.listing, res.listing.results['stacks-off-100000'].totalMs);
@@ -478,6 +505,25 @@ function report(res) {
       l, { tasks: b.loopDefault },
       { head: 'CPU share', width: 11, cell: (r) => r.cpuShare.toFixed(2) },
     ));
+    lines.push('');
+  }
+  if (res.instructions) {
+    const x = res.instructions;
+    const [n1, n2] = x.counts;
+    lines.push(`Instructions per HTTP request (valgrind cachegrind, all threads; (I(${n2}) − I(${n1})) / ${n2 - n1} less the setting's idle rate; ` +
+      `${x.concurrency} in flight; median of ${x.reps} reps, ratio = median of per-rep ratios; ${x.elapsedSeconds} s)`);
+    lines.push(`  ${pad('setting', 30)}${lpad('per request', 12)}${lpad('min–max', 16)}${lpad('ratio', 7)}${lpad('min–max', 12)}${lpad('idle/s', 9)}   budget (on ratio)`);
+    const budgets = { tasks: b.instrDefault, promises: b.instrPromises, 'promises-st': b.instrStacksInTasks };
+    for (const [key, r] of Object.entries(x.results)) {
+      const k = (v) => `${Math.round(v / 1000)}k`;
+      const spread = key === INSTRUCTION_CONFIGS[0].key ? '' : `${r.ratioMin.toFixed(3)}–${r.ratioMax.toFixed(3)}`;
+      lines.push(`  ${pad(r.label, 30)}${lpad(k(r.perRequest), 12)}${lpad(`${k(r.perRequestMin)}–${k(r.perRequestMax)}`, 16)}${lpad(r.ratio.toFixed(3), 7)}` +
+        `${lpad(spread, 12)}${lpad(`${round(r.idleInstructionsPerSec / 1e6, 1)}M`, 9)}   ${fmtBudget(budgets[key])}`);
+    }
+    lines.push(`  the default level idle: ${round(x.idle.instructionsPerSec / 1e6, 2)}M instructions/s more than no agent (as counted), ` +
+      `${(x.idle.coreShare * 100).toFixed(2)}% of a core (CPU time without valgrind)`);
+    lines.push(`  one awaits (${x.awaits.heapMb} MB heap, the heap snapshot behind the await graph): ${round(x.awaits.instructions / 1e9, 2)}G instructions, ` +
+      `as many as ${x.awaits.requestsOfNoAgent} requests of no agent`);
     lines.push('');
   }
   if (res.memory) {
@@ -588,6 +634,7 @@ async function main() {
     log(`attach: the inspector's open window, ${S.attach.runs} attaches to fresh plain apps`);
     res.attach = await benchAttach(S.attach);
   }
+  if (ONLY.has('instructions')) res.instructions = await benchInstructions({ configs: INSTRUCTION_CONFIGS, ...S.instructions });
   if (ONLY.has('awaits')) {
     log(`awaits: the host's pause for a heap snapshot, 10 MB and 100 MB heaps, ${S.awaits.runs} runs each`);
     res.awaits = await benchAwaits(S.awaits);

@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-// Prints the README's cost table (Markdown) from bench results, one column per file:
+// Prints the README's cost tables (Markdown) from bench results, one column per Node version:
 //
-//   node bench/table.mjs bench/results-node20.json bench/results-node22.json bench/results-node24.json
+//   node bench/table.mjs bench/results-node20.json bench/instructions-node20.json …
 //
-// Each file is what `npm run bench` wrote (BENCH_NODE picks the Node it measured). A figure a
-// file lacks (a section left out with --only) is shown as "–".
+// Each file is what `npm run bench` wrote (BENCH_NODE picks the Node it measured). Files of the
+// same Node major are merged, a section of a later file replacing the same section of an
+// earlier one (a full run, then `--instructions`, then a rerun of `--only http`). A figure no
+// file has is shown as "–". The first table sets the budgeted HTTP figures side by side:
+// instructions per request (valgrind, `--instructions`) and throughput, each as a ratio to no
+// agent; the second has every other figure.
 import { readFileSync } from 'node:fs';
 
 const files = process.argv.slice(2);
@@ -12,7 +16,14 @@ if (files.length === 0) {
   process.stderr.write('usage: node bench/table.mjs results.json [more.json …]\n');
   process.exit(2);
 }
-const runs = files.map((f) => JSON.parse(readFileSync(f, 'utf8')));
+const majorOf = (r) => String(r.node ?? '?').replace(/^v(\d+).*/, '$1');
+const byMajor = new Map();
+for (const f of files) {
+  const r = JSON.parse(readFileSync(f, 'utf8'));
+  const key = majorOf(r);
+  byMajor.set(key, { ...byMajor.get(key), ...r });
+}
+const runs = [...byMajor.values()];
 
 const fixed = (digits) => (v) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
 const ratio = fixed(2);
@@ -51,8 +62,37 @@ const ROWS = [
   ['HTTP while agent clients poll `ps` 640 times a second', (r) => r.clients?.ratio, ratio, '≥ 0.90'],
 ];
 
-const major = (r) => `Node ${String(r.node ?? '?').replace(/^v(\d+).*/, '$1')}`;
+const major = (r) => `Node ${majorOf(r)}`;
 const out = [];
+
+// Budgeted HTTP figures: instructions per request beside throughput, ratios to no agent.
+const spread = (x) => (x && Number.isFinite(x.ratio) ? `${x.ratio.toFixed(3)} (${x.ratioMin.toFixed(3)}–${x.ratioMax.toFixed(3)})` : '–');
+const kilo = (v) => (Number.isFinite(v) ? `${Math.round(v / 1000)}k` : '–');
+const SIDE = [
+  ['no agent: instructions per request (min–max)', (r) => {
+    const x = r.instructions?.results.none;
+    return x ? `${kilo(x.perRequest)} (${kilo(x.perRequestMin)}–${kilo(x.perRequestMax)})` : '–';
+  }, (r) => (Number.isFinite(r.http?.results.none?.median) ? `${Math.round(r.http.results.none.median)} req/s` : '–'), ''],
+  ['HTTP, `tasks` (default)', (r) => spread(r.instructions?.results.tasks), (r) => ratio(r.http?.results.tasks?.ratio), '≤ 1.03 / ≥ 0.97'],
+  ['HTTP, `promises`', (r) => spread(r.instructions?.results.promises), (r) => ratio(r.http?.results.promises?.ratio), '≤ 1.18 / ≥ 0.85'],
+  ['HTTP, `promises`, stacks in tasks', (r) => spread(r.instructions?.results['promises-st']), (r) => ratio(r.http?.results['promises-st']?.ratio), '≤ 2.00 / ≥ 0.50'],
+  ['default level idle: instructions per second; share of a core', (r) => {
+    const i = r.instructions?.idle;
+    return i ? `${(i.instructionsPerSec / 1e6).toFixed(1)}M/s` : '–';
+  }, (r) => (Number.isFinite(r.instructions?.idle?.coreShare) ? `${(r.instructions.idle.coreShare * 100).toFixed(2)}% of a core` : '–'), ''],
+  ['one `awaits`, 10 MB heap: instructions (as requests); the host\'s pause', (r) => {
+    const a = r.instructions?.awaits;
+    return a ? `${(a.instructions / 1e9).toFixed(1)}G (${a.requestsOfNoAgent} requests)` : '–';
+  }, (r) => {
+    const z = r.awaits?.sizes?.find((x) => x.heapMb === 10);
+    return z ? `${z.pauseMedianMs} ms pause` : '–';
+  }, ''],
+];
+out.push(`| | ${runs.map((r) => `${major(r)} instructions | ${major(r)} throughput`).join(' | ')} | budget (instructions / throughput) |`);
+out.push(`| --- | ${runs.map(() => '--- | ---').join(' | ')} | --- |`);
+for (const [label, instr, thr, budget] of SIDE) out.push(`| ${label} | ${runs.map((r) => `${instr(r)} | ${thr(r)}`).join(' | ')} | ${budget} |`);
+out.push('');
+
 out.push(`| | ${runs.map(major).join(' | ')} | budget |`);
 out.push(`| --- | ${runs.map(() => '---').join(' | ')} | --- |`);
 for (const [label, get, format, budget] of ROWS) out.push(`| ${label} | ${runs.map((r) => format(get(r))).join(' | ')} | ${budget} |`);

@@ -2,6 +2,7 @@
 // diagnostics_channel. Real servers on port 0, real http.request and fetch.
 import { beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { snapshot, task, track } from '../agent/index.js';
 import type { HistoryEntry, TaskInfo } from '../agent/index.js';
@@ -100,6 +101,80 @@ describe('incoming requests', () => {
     req.destroy();
     const entry = await waitForEnd(t.id, 'the abandoned request to end');
     expect(entry).toMatchObject({ outcome: 'failed', error: 'connection closed before the response was finished' });
+  });
+
+  it('on a keep-alive connection end when each response is sent, while the connection stays open', async () => {
+    const { port } = await serve((req, res) => res.end(req.url));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(() => agent.destroy());
+    for (const path of ['/ka/1', '/ka/2', '/ka/3']) expect((await request({ port, path, agent })).body).toBe(path);
+    for (const name of ['GET /ka/1', 'GET /ka/2', 'GET /ka/3']) {
+      const entry = await found(() => history().find((h) => h.kind === 'http-server' && h.name === name), name);
+      expect(entry).toMatchObject({ outcome: 'finished', status: 200 });
+    }
+    expect(liveTasks().filter((t) => t.kind === 'http-server' && t.name.startsWith('GET /ka/'))).toEqual([]);
+  });
+
+  it('pipelined on one connection are each a task, ended in order as their responses are sent', async () => {
+    const first = gate();
+    const { port } = await serve(async (req, res) => {
+      if (req.url === '/pipe/1') await first.promise;
+      res.end(`${req.url} `);
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    cleanups.push(() => socket.destroy());
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString()));
+    socket.on('error', () => {});
+    socket.write('GET /pipe/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /pipe/2 HTTP/1.1\r\nHost: x\r\n\r\n');
+    const one = await waitForTask((t) => t.name === 'GET /pipe/1', 'the first pipelined request');
+    const two = await waitForTask((t) => t.name === 'GET /pipe/2', 'the second pipelined request');
+    first.open();
+    const ended = [await waitForEnd(one.id, 'the first to end'), await waitForEnd(two.id, 'the second to end')];
+    expect(ended.map((e) => [e.name, e.outcome, e.status])).toEqual([
+      ['GET /pipe/1', 'finished', 200],
+      ['GET /pipe/2', 'finished', 200],
+    ]);
+    await waitUntil(() => text.includes('/pipe/2 '), 5000, 'both responses');
+    expect(text.indexOf('/pipe/1 ')).toBeLessThan(text.indexOf('/pipe/2 '));
+  });
+
+  it('pipelined behind a request the client abandons end as failed when the connection closes', async () => {
+    const { port } = await serve(() => {}); // never answers
+    const socket = net.connect(port, '127.0.0.1');
+    cleanups.push(() => socket.destroy());
+    socket.on('error', () => {});
+    socket.write('GET /stuck/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /stuck/2 HTTP/1.1\r\nHost: x\r\n\r\n');
+    const one = await waitForTask((t) => t.name === 'GET /stuck/1', 'the first request');
+    const two = await waitForTask((t) => t.name === 'GET /stuck/2', 'the second request');
+    socket.destroy();
+    for (const t of [one, two]) {
+      expect(await waitForEnd(t.id, `${t.name} to end`)).toMatchObject({ outcome: 'failed', error: 'connection closed before the response was finished' });
+    }
+  });
+
+  it('add no listener per request: one close listener per connection, however many requests it carries', async () => {
+    const counts: Array<[number, number]> = [];
+    const { port } = await serve((req, res) => {
+      counts.push([res.listenerCount('close') + res.listenerCount('finish'), req.socket.listenerCount('close')]);
+      res.end('x');
+    });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(() => agent.destroy());
+    const http_ = getAgent().http;
+    // Without the agent's subscriptions: what Node itself adds.
+    http_.disable();
+    try {
+      await request({ port, path: '/bare', agent: false });
+    } finally {
+      http_.enable();
+    }
+    for (let i = 0; i < 4; i++) await request({ port, path: `/listeners/${i}`, agent });
+    const [bare, ...tracked] = counts;
+    for (const [perResponse, perSocket] of tracked) {
+      expect(perResponse).toBe(bare[0]);
+      expect(perSocket).toBe(bare[1] + 1);
+    }
   });
 
   it('become the parent of tasks the handler starts (promises level)', async () => {

@@ -6,8 +6,11 @@ import type { TaskKind } from '../../src/model.js';
 import type { FaultGuard } from './fault-guard.js';
 import { parseTraceparent } from '../../src/trace.js';
 import { activeSpanIds } from './otel.js';
-import { isOwn } from './own-scope.js';
+import { OWN } from './own-scope.js';
+import { requestName } from './task-registry.js';
 import type { CancelEffect, TaskRecord, TaskRegistry } from './task-registry.js';
+
+export { requestName };
 
 /** Hooks the HTTP layer calls back into: which task is current, and entering one. */
 export interface HttpTaskContext {
@@ -28,17 +31,20 @@ interface UndiciRequest {
 const TASK = Symbol('asyncmon.task');
 type Tagged = { [TASK]?: TaskRecord };
 
-/** `GET /users/42` from a method and a path that may carry a query string. */
-export function requestName(method: string | undefined, path: string | undefined): string {
-  const p = path ?? '/';
-  const q = p.search(/[?#]/);
-  return `${method ?? 'GET'} ${q >= 0 ? p.slice(0, q) : p}`;
-}
+/** On a server's socket: its requests' tasks not yet finished (one, or several when pipelined). */
+const LIVE = Symbol('asyncmon.serverTasks');
+type Connection = Socket & { [LIVE]?: TaskRecord | TaskRecord[] | null };
 
 /**
  * Incoming HTTP requests and outgoing `http.request` / `fetch` (undici) calls as tasks, through
  * `diagnostics_channel`: no async hook and, before Node 24, no AsyncLocalStorage per request at
- * the default level. Requests are keyed by their own objects and end on `close`.
+ * the default level.
+ *
+ * An incoming request costs as little as can be: a record (named only when read) on its
+ * connection, ended by `http.server.response.finish` (Node ≥ 16.18, so every supported version).
+ * No listener per request: one `close` listener per connection ends what the connection still
+ * carries when it closes (an aborted request, a response never finished). Outgoing requests are
+ * tagged with their record and end on their `close`.
  */
 export class HttpTasks {
   private readonly subscriptions: Array<[string, (msg: unknown) => void]>;
@@ -46,13 +52,13 @@ export class HttpTasks {
 
   constructor(private readonly ctx: HttpTaskContext) {
     const { registry, guard } = ctx;
-    this.onServerClose = function (this: ServerResponse): void {
+    this.onConnectionClose = function (this: Connection): void {
       try {
-        const rec = (this as Tagged)[TASK];
-        if (!rec) return;
-        const done = this.writableFinished;
-        rec.status = this.statusCode;
-        registry.end(rec, done ? 'finished' : 'failed', done ? undefined : 'connection closed before the response was finished');
+        const live = this[LIVE];
+        if (!live) return;
+        this[LIVE] = null;
+        if (Array.isArray(live)) for (const rec of live) endOnClose(registry, rec);
+        else endOnClose(registry, live);
       } catch (err) {
         guard.record(err);
       }
@@ -77,7 +83,9 @@ export class HttpTasks {
       }
     };
     this.subscriptions = [
-      ['http.server.request.start', guarded((m) => this.serverStart(m as unknown as ServerStart))],
+      // Every request: no wrapper, each catches for itself.
+      ['http.server.request.start', (m) => this.serverStart(m as ServerStart)],
+      ['http.server.response.finish', (m) => this.serverFinish(m as ServerStart)],
       ['http.client.request.start', guarded((m) => this.clientStart(m as unknown as { request: ClientRequest }))],
       ['undici:request:create', guarded((m) => this.undiciCreate(m as unknown as { request: UndiciRequest }))],
       ['undici:client:sendHeaders', guarded((m) => this.undiciSocket(m as unknown as { request: UndiciRequest; socket: Socket }))],
@@ -119,23 +127,66 @@ export class HttpTasks {
     return rec;
   }
 
-  /** One listener for every response and one for every outgoing request: no closure per request. */
-  private readonly onServerClose: (this: ServerResponse) => void;
+  /** One listener for every connection and one for every outgoing request: no closure per request. */
+  private readonly onConnectionClose: (this: Connection) => void;
   private readonly onClientClose: (this: ClientRequest) => void;
 
-  private serverStart({ request, response, socket }: ServerStart): void {
+  private serverStart(m: ServerStart): void {
     try {
       this.ctx.guard.check();
-      if (isOwn(socket)) return;
-      const rec = this.begin('http-server', requestName(request.method, request.url), undefined, response);
+      if (typeof m !== 'object' || m === null) return;
+      const { request, socket } = m;
+      // The mark read here, not through isOwn(): that one is called with every kind of object,
+      // and its lookup of a mark a socket lacks then walks the socket's prototype chain every
+      // time; here it only ever sees sockets, and the engine caches the answer.
+      if ((socket as unknown as { [OWN]?: boolean })[OWN] === true) return;
+      // From outside: no parent (see `begin`).
+      const rec = this.ctx.registry.start({ kind: 'http-server', method: request.method, path: request.url, parentId: null });
       if (!rec) return;
       // The trace the caller propagated: the app's own server span does not exist yet here.
       const traceId = traceparentOf(request.rawHeaders);
       if (traceId) rec.traceId = traceId;
       rec.stop = stopServerRequest;
+      // The socket, not the response: a record that held the response would keep it reachable
+      // from the agent, and the await graph could not tell a request nothing can answer.
       rec.target = socket;
-      response.on('close', this.onServerClose);
+      const conn = socket as Connection;
+      const live = conn[LIVE];
+      if (live === undefined) {
+        // The connection's first request.
+        socket.on('close', this.onConnectionClose);
+        conn[LIVE] = rec;
+      } else if (!live) conn[LIVE] = rec;
+      else if (Array.isArray(live)) live.push(rec);
+      else conn[LIVE] = [live, rec];
       this.ctx.enter(rec);
+    } catch (err) {
+      this.ctx.guard.record(err);
+    }
+  }
+
+  /**
+   * A response was sent in full: its task is finished. Responses on a connection finish in the
+   * order of their requests (pipelined ones wait their turn), so it is the connection's oldest.
+   */
+  private serverFinish(m: ServerStart): void {
+    try {
+      if (typeof m !== 'object' || m === null) return;
+      const { response, socket } = m;
+      const conn = socket as Connection;
+      const live = conn[LIVE];
+      if (!live) return;
+      let rec: TaskRecord | undefined;
+      if (!Array.isArray(live)) {
+        rec = live;
+        conn[LIVE] = null;
+      } else {
+        rec = live.shift();
+        if (live.length === 0) conn[LIVE] = null;
+        if (!rec) return;
+      }
+      rec.status = response.statusCode;
+      this.ctx.registry.end(rec, 'finished');
     } catch (err) {
       this.ctx.guard.record(err);
     }
@@ -282,6 +333,11 @@ interface ServerStart {
   request: IncomingMessage;
   response: ServerResponse;
   socket: Socket;
+}
+
+/** A request's connection closed before its response finished: its task failed. */
+function endOnClose(registry: TaskRegistry, rec: TaskRecord): void {
+  registry.end(rec, 'failed', 'connection closed before the response was finished');
 }
 
 function stopServerRequest(socket: unknown): CancelEffect {

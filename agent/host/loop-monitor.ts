@@ -16,6 +16,8 @@ export interface LoopSample {
 }
 
 const NS_PER_MS = 1e6;
+/** How old a read of the histogram may be and still serve the tick or the status (under a second). */
+export const FRESH_MS = 900;
 const WINDOW = 60;
 /** Seconds a delay window lasts. */
 const REPORT_SECONDS = 10;
@@ -40,6 +42,12 @@ export class LoopMonitor {
    * OpenTelemetry metrics looking for a MeterProvider the app registers after the agent started).
    */
   lookout: (() => boolean) | null = null;
+  /**
+   * This window's figures as last read, and when: each read walks the whole histogram (five
+   * walks, one per figure), so the tick and `stats()` (the worker's status, once a second)
+   * share one read a second.
+   */
+  private read: { at: number; figures: Figures } | null = null;
 
   enable(): this {
     if (this.histogram) return this;
@@ -61,6 +69,7 @@ export class LoopMonitor {
     this.timer = null;
     this.samples.length = 0;
     this.previous = null;
+    this.read = null;
     return this;
   }
 
@@ -79,19 +88,20 @@ export class LoopMonitor {
       const elu = performance.eventLoopUtilization();
       const utilization = this.lastElu ? performance.eventLoopUtilization(elu, this.lastElu).utilization : 0;
       this.lastElu = elu;
-      this.samples.push({ at: Date.now(), ...this.current(), utilization });
+      this.samples.push({ at: Date.now(), ...this.current(FRESH_MS), utilization });
       if (this.samples.length > WINDOW) this.samples.shift();
       if (Date.now() - this.windowStart >= REPORT_SECONDS * 1000) {
-        this.previous = figures(h);
+        this.previous = this.figures(0);
         h.reset();
+        this.read = null;
         this.windowStart = Date.now();
       }
     } catch {}
   }
 
   /** This window's figures, or the worse of it and the last window's early in a window. */
-  private current(): Figures {
-    const now = this.histogram ? figures(this.histogram) : figures(null);
+  private current(maxAgeMs: number): Figures {
+    const now = this.figures(maxAgeMs);
     const prev = this.previous;
     if (!prev || Date.now() - this.windowStart >= (REPORT_SECONDS * 1000) / 2) return now;
     return {
@@ -103,13 +113,26 @@ export class LoopMonitor {
     };
   }
 
+  /** This window's figures, read again only when the last read is older than `maxAgeMs`. */
+  private figures(maxAgeMs: number): Figures {
+    const at = performance.now();
+    if (this.read && at - this.read.at <= maxAgeMs) return this.read.figures;
+    const f = figures(this.histogram);
+    this.read = { at, figures: f };
+    return f;
+  }
+
   /** The last minute, one sample a second, oldest first. */
   history(): LoopSample[] {
     return this.samples.slice();
   }
 
-  stats(): LoopStats {
-    const f = this.current();
+  /**
+   * Loop health now. `maxAgeMs` lets a periodic caller (the worker's status, once a second)
+   * share the tick's read of the histogram; other callers read it afresh.
+   */
+  stats(maxAgeMs = 0): LoopStats {
+    const f = this.current(maxAgeMs);
     let utilization = 0;
     const recent = this.samples.slice(-REPORT_SECONDS);
     if (recent.length > 0) utilization = recent.reduce((a, s) => a + s.utilization, 0) / recent.length;

@@ -45,12 +45,65 @@ export interface TaskRecord {
 export const HTTP_HISTORY_MIN_MS = 1000;
 
 export interface TaskInit {
-  name: string;
+  /** The task's name; for HTTP requests leave it out and give `method` and `path` instead. */
+  name?: string;
+  /** An HTTP request's method and path (query string included): named only when first read. */
+  method?: string;
+  path?: string;
   kind: TaskKind;
   parentId: number | null;
   raw?: RawStack | null;
   detail?: string;
   controller?: AbortController | null;
+}
+
+/** `GET /users/42` from a method and a path that may carry a query string. */
+export function requestName(method: string | undefined, path: string | undefined): string {
+  const p = path ?? '/';
+  const q = p.search(/[?#]/);
+  return `${method ?? 'GET'} ${q >= 0 ? p.slice(0, q) : p}`;
+}
+
+/**
+ * A live task's record. An HTTP request's name is built when something first reads it (a
+ * listing, a history entry): most requests end unlisted, and building names is per-request work.
+ */
+class Record implements TaskRecord {
+  readonly kind: TaskKind;
+  readonly parentId: number | null;
+  readonly raw: RawStack | null;
+  readonly detail: string | undefined;
+  readonly controller: AbortController | null;
+  state: TaskState = 'running';
+  ended = false;
+  traceId: string | undefined = undefined;
+  spanId: string | undefined = undefined;
+  reject: ((err: Error) => void) | null = null;
+  stop: ((target: unknown) => CancelEffect) | null = null;
+  target: unknown = null;
+  status = 0;
+  private label: string | undefined;
+  private readonly method: string | undefined;
+  private readonly path: string | undefined;
+
+  constructor(
+    readonly id: number,
+    init: TaskInit,
+    readonly startMono: number,
+  ) {
+    this.kind = init.kind;
+    this.parentId = init.parentId;
+    this.raw = init.raw ?? null;
+    this.detail = init.detail;
+    this.controller = init.controller ?? null;
+    this.label = init.name;
+    this.method = init.method;
+    this.path = init.path;
+  }
+
+  get name(): string {
+    return (this.label ??= requestName(this.method, this.path));
+  }
 }
 
 /** A bounded ring of finished, failed and cancelled tasks, newest last. */
@@ -118,22 +171,7 @@ export class TaskRegistry {
       this.dropped++;
       return null;
     }
-    const rec: TaskRecord = {
-      id: this.nextId++,
-      name: init.name,
-      kind: init.kind,
-      parentId: init.parentId,
-      startMono: performance.now(),
-      raw: init.raw ?? null,
-      detail: init.detail,
-      state: 'running',
-      ended: false,
-      controller: init.controller ?? null,
-      reject: null,
-      stop: null,
-      target: null,
-      status: 0,
-    };
+    const rec = new Record(this.nextId++, init, performance.now());
     this.live.set(rec.id, rec);
     return rec;
   }

@@ -12,6 +12,7 @@ import type { AckMessage, CallMessage, ConsoleMessage, ToMain, ToWorker, WorkerR
 import type { Agent } from './agent.js';
 import { ConsoleBridge } from './console-bridge.js';
 import { execute, streamOf } from './executor.js';
+import { FRESH_MS } from './loop-monitor.js';
 import { markOwn, runOwn } from './own-scope.js';
 import { listTasks } from './queries.js';
 import { exposeRunningTask } from './running-task.js';
@@ -121,7 +122,7 @@ export class WorkerBridge {
     try {
       const a = this.agent;
       const oldestTasks = listTasks(a, 5).items;
-      this.send({ type: 'status', loop: a.loop.stats(), tracker: a.status(), tasks: a.registry.size, pendingPromises: a.promises.enabled ? a.promises.size : null, oldestTasks });
+      this.send({ type: 'status', loop: a.loop.stats(FRESH_MS), tracker: a.status(), tasks: a.registry.size, pendingPromises: a.promises.enabled ? a.promises.size : null, oldestTasks });
     } catch {}
   }
 

@@ -1,33 +1,11 @@
-// The HTTP service under test: a handler with a few awaits (two async "lookups" and one real hop
-// through the event loop, like an I/O call) and a JSON body. Started by run.mjs with or without
-// the asyncmon preload; it reports its port, and on request how busy it was between two marks
+// The HTTP service under test: the handler in lib/http-handler.mjs (two awaited lookups, an I/O
+// hop, a JSON body). Started by run.mjs with or without the asyncmon preload; it reports its port, and on request how busy it was between two marks
 // (event-loop utilization and CPU), so the report can show the server was the bottleneck.
 import { createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { serve } from '../lib/child-side.mjs';
+import { respond } from '../lib/http-handler.mjs';
 import { withContext } from '../lib/otel-wrap.mjs';
-
-async function loadUser(id) {
-  await null;
-  return { id, name: `user${id}`, roles: ['reader', 'writer'] };
-}
-
-async function loadPosts(user) {
-  await null;
-  const posts = [];
-  for (let i = 0; i < 5; i++) posts.push({ id: i, title: `post ${i}`, author: user.id });
-  return posts;
-}
-
-async function handle(req, res) {
-  const id = Number(req.url.split('/')[2]) || 0;
-  const user = await loadUser(id);
-  const posts = await loadPosts(user);
-  await new Promise((resolve) => setImmediate(resolve));
-  const body = JSON.stringify({ user, posts, count: posts.length });
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
 
 // BENCH_PENDING=N: N promises that never settle, made at start, so that the agent's listings of
 // pending promises have something to list (the readers benchmark).
@@ -35,11 +13,6 @@ const pending = [];
 for (let i = 0, n = Number(process.env.BENCH_PENDING || 0); i < n; i++) pending.push(new Promise(() => {}));
 
 let served = 0;
-const respond = (req, res) =>
-  handle(req, res).catch(() => {
-    res.statusCode = 500;
-    res.end();
-  });
 const server = createServer((req, res) => {
   served++;
   withContext(() => respond(req, res), served);

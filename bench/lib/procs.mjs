@@ -105,7 +105,7 @@ export function canPin() {
  * The environment for a child: ours without anything that could load or configure an agent by
  * itself; agents listen on an ephemeral loopback port and publish into our private folder.
  */
-function childEnv(extra) {
+export function childEnv(extra) {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   for (const key of Object.keys(env)) if (key.startsWith('ASYNCMON')) delete env[key];

@@ -1,0 +1,278 @@
+// Instruction counts (`npm run bench -- --instructions`): CPU instructions per HTTP request at
+// each setting, counted by valgrind's cachegrind (`--cache-sim=no`: a plain count of every
+// instruction the process executes, all threads, the agent's worker included). Unlike
+// throughput, a count does not move when other processes take the core; only JIT and GC timing
+// move it, by a few percent a run.
+//
+// One count is a server (children/http-count.mjs) that serves exactly N requests from the load
+// generator and exits. Two N cancel start-up: (I(N2) − I(N1)) / (N2 − N1). What the agent does
+// by the clock (the main thread's heartbeat and status, the worker's sentinel) is counted idle,
+// as a rate per wall-clock second under valgrind, and that rate times the runs' difference in
+// duration is subtracted. Each setting is counted `reps` times, every setting once per rep in
+// turn; the figure is the median, the spread is min–max.
+//
+// Beside it, the default level's idle cost: instructions per second (valgrind, as counted: the
+// sentinel polls every STALE_MS / 6) and the share of a core it takes as users run it, from CPU
+// time measured without valgrind.
+import { execFileSync, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { BENCH_DIR, CHILDREN, NODE, REGISTER, childEnv, startChild } from './lib/procs.mjs';
+import { max, median, min, round } from './lib/stats.mjs';
+
+const log = (line = '') => process.stderr.write(`${line}\n`);
+
+/** The valgrind to run, or an error saying how to install it. */
+export function findValgrind() {
+  try {
+    return execFileSync('valgrind', ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim();
+  } catch {
+    throw new Error(
+      'bench --instructions needs valgrind (cachegrind), which is not installed: ' +
+        'on Debian or Ubuntu `apt-get install valgrind`, on Fedora `dnf install valgrind`, on macOS it is not available',
+    );
+  }
+}
+
+/**
+ * Valgrind's options. cachegrind without cache simulation only counts instructions.
+ * `--smc-check=all-non-file` makes it notice code V8 writes at run time (its default on x86-64,
+ * stated so it stays true elsewhere); `--fair-sched=yes` lets the agent's worker have its turns
+ * while the main thread is busy, as a second thread would on a real core.
+ */
+export const VALGRIND_ARGS = ['--tool=cachegrind', '--cache-sim=no', '--smc-check=all-non-file', '--fair-sched=yes', '--cachegrind-out-file=/dev/null'];
+
+/**
+ * The preload of counted runs: the agent as dist/agent/register.js starts it, but with the loop
+ * counted as blocked only after STALE_MS (see lib/count-preload.cjs: under valgrind every busy
+ * turn of the loop would look blocked). The agent's idle cost is counted with the real preload.
+ */
+const COUNT_PRELOAD = resolve(BENCH_DIR, 'lib', 'count-preload.cjs');
+const STALE_MS = 60_000;
+
+/**
+ * One counted run of http-count.mjs: `count` requests (with the load generator `load`) or
+ * `idleMs` of nothing. Resolves with the instructions, the wall-clock seconds from listening
+ * to exit and the child's CPU time in them; `valgrind: false` runs it natively (for CPU time only).
+ */
+export function countRun({ agent = null, peer = null, count = 0, idleMs = 0, load = null, concurrency = 48, valgrind = true, preload = COUNT_PRELOAD }) {
+  const nodeArgs = [...(peer?.nodeArgs ?? [])];
+  const env = { ...(peer?.env ?? {}), BENCH_COUNT: String(count), BENCH_IDLE_MS: String(idleMs), BENCH_STALE_MS: String(STALE_MS) };
+  if (agent) {
+    nodeArgs.push('--require', preload);
+    env.ASYNCMON_TRACK = agent.track;
+    if (agent.stacks !== undefined) env.ASYNCMON_STACKS = String(agent.stacks);
+  }
+  const argv = [...nodeArgs, resolve(CHILDREN, 'http-count.mjs')];
+  const [cmd, args] = valgrind ? ['valgrind', [...VALGRIND_ARGS, NODE, ...argv]] : [NODE, argv];
+  return new Promise((res, rej) => {
+    const proc = spawn(cmd, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let loading = null;
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      rej(new Error(`instructions: a counted run did not end within 5 min: ${err.slice(-2000)}`));
+    }, 5 * 60_000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = /LISTENING (\d+)/.exec(out);
+      if (m && count > 0 && !loading) {
+        // Until the server exits: its sockets close and the generator's run ends.
+        loading = load.request('run', { port: Number(m[1]), concurrency, client: 'raw', warmupMs: 0, durationMs: 4 * 60_000 }, 5 * 60_000);
+        loading.catch(() => {});
+      }
+    });
+    proc.stderr.on('data', (d) => {
+      err += d;
+      if (err.length > 100_000) err = err.slice(-50_000);
+    });
+    proc.on('error', (e) => {
+      clearTimeout(timer);
+      rej(new Error(`instructions: ${cmd} could not start: ${e.message}`));
+    });
+    proc.on('exit', async (code, signal) => {
+      clearTimeout(timer);
+      const refs = /I\s+refs:\s+([\d,]+)/.exec(err);
+      const cpu = /CPU (\d+)/.exec(out);
+      const ms = /MS ([\d.]+)/.exec(out);
+      if (code !== 0 || (valgrind && !refs) || !cpu || !ms) {
+        rej(new Error(`instructions: counted run ended with ${code ?? signal}: ${err.slice(-2000)}`));
+        return;
+      }
+      const served = loading ? await loading.then((r) => r.requests, () => null) : null;
+      res({ instructions: refs ? Number(refs[1].replace(/,/g, '')) : null, seconds: Number(ms[1]) / 1000, cpuMicros: Number(cpu[1]), served });
+    });
+  });
+}
+
+/**
+ * One counted run of the `awaits` bench's host (children/heap-app.cjs: about `heapMb` MB of
+ * live objects, 1000 suspended functions) at the default level: it is asked for `awaits` once
+ * over the wire (`ask`), or left idle for `holdMs`; then ended with SIGTERM (valgrind still
+ * reports). Resolves with the instructions and how long it ran after it was ready.
+ */
+function awaitsRun({ heapMb, ask, holdMs = 0 }) {
+  const token = `bench-count-${process.pid}`;
+  const env = childEnv({ ASYNCMON_TRACK: 'tasks', ASYNCMON_TOKEN: token, BENCH_HEAP_MB: String(heapMb), BENCH_STALE_MS: String(STALE_MS) });
+  const args = [...VALGRIND_ARGS, NODE, '--max-old-space-size=1024', '--require', COUNT_PRELOAD, resolve(CHILDREN, 'heap-app.cjs')];
+  return new Promise((res, rej) => {
+    const proc = spawn('valgrind', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let ready = null;
+    let ranMs = 0;
+    let answer = null;
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      rej(new Error(`instructions: the awaits host did not end within 10 min: ${err.slice(-2000)}`));
+    }, 10 * 60_000);
+    proc.stderr.on('data', (d) => {
+      err += d;
+      if (err.length > 100_000) err = err.slice(-50_000);
+    });
+    proc.stdout.on('data', async (d) => {
+      out += d;
+      const m = /READY (.*)/.exec(out);
+      if (!m || ready) return;
+      ready = JSON.parse(m[1]);
+      const t0 = performance.now();
+      try {
+        if (ask) {
+          const { AgentClient } = await import(resolve(BENCH_DIR, '..', 'dist', 'cli', 'client.js'));
+          const client = await AgentClient.connect({ host: '127.0.0.1', port: ready.port }, { token, timeoutMs: 5 * 60_000 });
+          try {
+            answer = await client.call('awaits', { limit: 50 }, 5 * 60_000);
+          } finally {
+            client.close();
+          }
+        } else await new Promise((r) => setTimeout(r, holdMs));
+      } catch (e) {
+        err += `\n${e.message}`;
+      }
+      ranMs = performance.now() - t0;
+      proc.kill('SIGTERM');
+    });
+    proc.on('exit', () => {
+      clearTimeout(timer);
+      const refs = /I\s+refs:\s+([\d,]+)/.exec(err);
+      if (!refs || (ask && !answer)) rej(new Error(`instructions: the awaits host gave no count: ${err.slice(-2000)}`));
+      else res({ instructions: Number(refs[1].replace(/,/g, '')), ranMs, chains: answer?.total ?? null, snapshotBytes: answer?.snapshotBytes ?? null });
+    });
+  });
+}
+
+/**
+ * What one `awaits` costs the host process (V8 writing the heap snapshot on the main thread, the
+ * worker parsing it and building the graph): a host asked once, less the same host left idle
+ * as long, median of `reps`; also as a number of requests of no agent.
+ */
+export async function countAwaits({ heapMb = 10, reps = 1 } = {}) {
+  findValgrind();
+  const runs = [];
+  for (let i = 0; i < reps; i++) {
+    const asked = await awaitsRun({ heapMb, ask: true });
+    const idle = await awaitsRun({ heapMb, ask: false, holdMs: asked.ranMs });
+    runs.push({ instructions: asked.instructions - idle.instructions, asked, idle });
+  }
+  return { heapMb, reps, instructions: median(runs.map((r) => r.instructions)), runs };
+}
+
+/** Instructions per second of an idle process under valgrind: two idle times, so start-up cancels. */
+async function idleRate(opts, [t1, t2]) {
+  const a = await countRun({ ...opts, idleMs: t1 });
+  const b = await countRun({ ...opts, idleMs: t2 });
+  return { rate: (b.instructions - a.instructions) / (b.seconds - a.seconds), runs: [a, b] };
+}
+
+/** CPU share of a core of an idle process without valgrind (median of 3 pairs of idle times). */
+async function idleShare(opts, [t1, t2]) {
+  const shares = [];
+  for (let i = 0; i < 3; i++) {
+    const a = await countRun({ ...opts, idleMs: t1, valgrind: false });
+    const b = await countRun({ ...opts, idleMs: t2, valgrind: false });
+    shares.push((b.cpuMicros - a.cpuMicros) / 1e6 / (b.seconds - a.seconds));
+  }
+  return median(shares);
+}
+
+/**
+ * Counts every setting in `configs` (the first is the baseline): instructions per request, as a
+ * ratio to the baseline's in the same rep; and the default level's idle cost, with the real
+ * preload, as instructions per second and as the share of a core it takes without valgrind.
+ */
+export async function benchInstructions({ configs, counts, idleMs, nativeIdleMs, reps, concurrency, awaitsHeapMb = 10 }) {
+  const valgrind = findValgrind();
+  const [n1, n2] = counts;
+  log(`instructions: ${valgrind} cachegrind, ${configs.length} settings × ${reps} reps × ${n1} and ${n2} requests (${concurrency} in flight), idle ${idleMs.join(' and ')} ms`);
+  const started = performance.now();
+  const base = configs[0];
+  const out = {};
+  // The clock-driven work of each setting as counted (the preload with the long block
+  // threshold): instructions per wall-clock second, idle, under valgrind.
+  for (const c of configs) {
+    const idle = await idleRate({ agent: c.agent, peer: c.peer }, idleMs);
+    out[c.key] = { label: c.label, agent: c.agent ?? null, idleInstructionsPerSec: Math.round(idle.rate), idleRuns: idle.runs, runs: [] };
+    log(`  idle ${c.key}: ${round(idle.rate / 1e6, 2)}M instructions/s`);
+  }
+  const load = startChild('load-generator.mjs');
+  try {
+    for (let r = 0; r < reps; r++) {
+      for (const c of configs) {
+        const a = await countRun({ agent: c.agent, peer: c.peer, count: n1, load, concurrency });
+        const b = await countRun({ agent: c.agent, peer: c.peer, count: n2, load, concurrency });
+        const clock = out[c.key].idleInstructionsPerSec * (b.seconds - a.seconds);
+        const perRequest = (b.instructions - a.instructions - clock) / (n2 - n1);
+        out[c.key].runs.push({ perRequest: Math.round(perRequest), clockShare: round(clock / (b.instructions - a.instructions), 4), small: a, large: b });
+      }
+      log(`  rep ${r + 1}/${reps}: ${configs.map((c) => `${c.key} ${Math.round(out[c.key].runs[r].perRequest / 1000)}k`).join(', ')}`);
+    }
+  } finally {
+    await load.kill();
+  }
+  for (const c of configs) {
+    const o = out[c.key];
+    const per = o.runs.map((x) => x.perRequest);
+    const ratios = o.runs.map((x, i) => x.perRequest / out[base.key].runs[i].perRequest);
+    Object.assign(o, {
+      perRequest: Math.round(median(per)),
+      perRequestMin: min(per),
+      perRequestMax: max(per),
+      ratios: ratios.map((x) => round(x, 4)),
+      ratio: round(median(ratios), 3),
+      ratioMin: round(min(ratios), 3),
+      ratioMax: round(max(ratios), 3),
+    });
+  }
+  // The default level's idle cost: instructions per second as counted (less no agent's), and
+  // the share of a core as users run it (dist/agent/register.js), from CPU time without
+  // valgrind. (Under valgrind the real preload's sentinel records blocks that do not exist.)
+  log('  idle share of a core of the default level, without valgrind');
+  const shareAgent = await idleShare({ agent: { track: 'tasks' }, preload: REGISTER }, nativeIdleMs);
+  const shareNone = await idleShare({}, nativeIdleMs);
+  const idleOf = (key) => out[key]?.idleInstructionsPerSec ?? NaN;
+  // The heap snapshot behind the await graph, once, at the default level.
+  log(`  one awaits of a ${awaitsHeapMb} MB heap`);
+  const awaits = await countAwaits({ heapMb: awaitsHeapMb, reps: 1 });
+  awaits.requestsOfNoAgent = Math.round(awaits.instructions / out[base.key].perRequest);
+  return {
+    valgrind,
+    valgrindArgs: VALGRIND_ARGS,
+    staleMs: STALE_MS,
+    counts,
+    idleMs,
+    nativeIdleMs,
+    reps,
+    concurrency,
+    idle: {
+      instructionsPerSec: Math.round(idleOf('tasks') - idleOf(base.key)),
+      coreShare: round(shareAgent - shareNone, 5),
+      coreShareAgent: round(shareAgent, 5),
+      coreShareNone: round(shareNone, 5),
+    },
+    awaits,
+    elapsedSeconds: Math.round((performance.now() - started) / 1000),
+    unit: 'instructions per request',
+    results: out,
+  };
+}
