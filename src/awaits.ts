@@ -117,7 +117,7 @@ export async function takeAwaits(take: TakeSnapshot, opts: AwaitsOptions): Promi
     analysisMs: Math.round(analysisMs),
     total: g.chains.length,
     chains: out,
-    cycles: g.cycles.map((cy) => ({ frames: cy.frames.map(frame) })),
+    cycles: g.cycles.map((cy) => ({ frames: fromFirstSite(cy.frames.map(frame)) })),
     lost: g.lostResponses.map((l) => ({ request: l.detail ?? null, task: taskOf(l.detail ?? null) })),
   };
 }
@@ -133,6 +133,21 @@ export function markedTask(c: AwaitChain, tasks: TaskRow[]): { id: number; name:
     if (t) return { id: t.id, name: t.name };
   }
   return null;
+}
+
+/**
+ * A cycle has no first frame: start it at the earliest line (file, then line), keeping its
+ * order, so the same deadlock reads the same on every run and Node version (the heap's order
+ * differs between them).
+ */
+function fromFirstSite(frames: SuspendedFrame[]): SuspendedFrame[] {
+  const key = (f: SuspendedFrame) => {
+    const at = f.site ?? f.start;
+    return at ? `${at.file}\u0000${String(at.line).padStart(9, '0')}\u0000${String(at.column).padStart(9, '0')}` : `\uffff${f.fn}`;
+  };
+  let first = 0;
+  for (let i = 1; i < frames.length; i++) if (key(frames[i]) < key(frames[first])) first = i;
+  return [...frames.slice(first), ...frames.slice(0, first)];
 }
 
 function waitOf(w: WaitTarget): AwaitWait {
