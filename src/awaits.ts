@@ -164,19 +164,22 @@ function waitOf(w: WaitTarget): AwaitWait {
 }
 
 /**
+ * Where a chain is parked: the index (among its located frames, outermost first) of its deepest
+ * suspended function in the user's code, or of the deepest one of all when every one is a
+ * library's; -1 when none was located.
+ */
+export function parkedFrame(chain: AwaitChainInfo): { located: SuspendedFrame[]; at: number } {
+  const located = chain.frames.filter((f) => f.site !== null);
+  for (let i = located.length - 1; i >= 0; i--) if (!located[i].site!.lib) return { located, at: i };
+  return { located, at: located.length - 1 };
+}
+
+/**
  * `where`'s answer completed from the heap: the deepest suspended function of the task's chain
  * in the user's code is where it waits, the library functions below it beside it.
  */
 export function whereFromHeap(w: WhereInfo, chain: AwaitChainInfo, pauseMs: number): WhereInfo {
-  const located = chain.frames.filter((f) => f.site !== null);
-  let at = -1;
-  for (let i = located.length - 1; i >= 0; i--) {
-    if (!located[i].site!.lib) {
-      at = i;
-      break;
-    }
-  }
-  if (at < 0) at = located.length - 1;
+  const { located, at } = parkedFrame(chain);
   if (at < 0) return w;
   const stack = located
     .slice(0, at + 1)

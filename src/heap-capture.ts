@@ -29,6 +29,8 @@ export interface Captured {
 
 /** How long the suspended lines may take to look up, per answer. */
 const LOCATE_BUDGET_MS = 1500;
+/** Looked up whatever the budget says: the innermost frames of the first chains. */
+const ALWAYS_LOCATED = 8;
 
 /**
  * Takes heap snapshots of the process (or thread) at the other end of a channel, handing the
@@ -122,11 +124,14 @@ export class HeapCapture {
     await this.learnScripts(channel);
     const group = 'asyncmon-awaits';
     const started = performance.now();
+    let tried = 0;
     try {
       for (const nodeId of nodeIds) {
         // Each lookup finds the object by walking the heap: past the budget the rest keep
-        // their function's start.
-        if (performance.now() - started > LOCATE_BUDGET_MS) break;
+        // their function's start, but the first few (the innermost frames of the first chains:
+        // where they are parked) are always looked up, however slow the host is.
+        if (tried >= ALWAYS_LOCATED && performance.now() - started > LOCATE_BUDGET_MS) break;
+        tried++;
         try {
           const { result } = await channel.post<{ result: { objectId?: string } }>('HeapProfiler.getObjectByHeapObjectId', { objectId: String(nodeId), objectGroup: group });
           if (!result.objectId) continue;

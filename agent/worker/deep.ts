@@ -1,21 +1,16 @@
 // Worker room (the agent's own thread): `ps --deep`, the waits the hooks missed, from the heap.
+import { parkedFrame } from '../../src/awaits.js';
 import type { AwaitChainInfo, AwaitsResult, Site, TaskInfo, TaskPage } from '../../src/model.js';
 
 /**
  * Where a chain is parked, as a site: its deepest suspended function in the user's code (the
  * deepest one of all when every one is a library's), with the library call it was in beside
- * it. Null when no frame of it was located. (`whereFromHeap` chooses the same frame.)
+ * it (when that call is a library's). Null when no frame of it was located. The frame is
+ * `parkedFrame`'s, as `where`'s.
  */
 export function heapSiteOf(chain: AwaitChainInfo): Site | null {
-  const located = chain.frames.filter((f) => f.site !== null);
-  let at = -1;
-  for (let i = located.length - 1; i >= 0; i--) {
-    if (!located[i].site!.lib) {
-      at = i;
-      break;
-    }
-  }
-  if (at < 0) return located.length > 0 ? { ...located[located.length - 1].site! } : null;
+  const { located, at } = parkedFrame(chain);
+  if (at < 0) return null;
   const site: Site = { ...located[at].site! };
   const below = located[at + 1]?.site;
   if (below?.lib) site.via = { fn: below.fn, lib: below.lib };
