@@ -83,6 +83,9 @@ export function runAwaits(capture: MainThreadCapture, job: AwaitsJob): Promise<A
         (chunk) => feed({ chunk }),
         () =>
           new Promise<number[]>((res, rej) => {
+            // The thread failed before the snapshot ended: look nothing up, and let the
+            // capture finish (it is the one snapshot at a time).
+            if (done) return rej(new AsyncmonError('INTERNAL', 'the analysis thread has stopped'));
             picked = { resolve: res, reject: rej };
             feed({ end: true });
           }),

@@ -16,7 +16,7 @@ export interface AwaitsJob {
 }
 
 /** From the agent's worker: the snapshot's text, its end, then the lines it looked up. */
-export type AwaitsFeed = { chunk: string } | { end: true } | { captured: { pauseMs: number; at: Array<[number, SuspendedAt]> } } | { failed: string };
+export type AwaitsFeed = { chunk: string } | { end: true } | { captured: { pauseMs: number; at: Array<[number, SuspendedAt]> } };
 
 /** To the agent's worker: the frames to look up, then the answer (once). */
 export type AwaitsReply = { pick: number[] } | { ok: unknown } | { error: { code: string; message: string } };
@@ -32,8 +32,7 @@ takeAwaits(
         try {
           if ('chunk' in m) onChunk(m.chunk);
           else if ('end' in m) reply({ pick: pick() as number[] });
-          else if ('captured' in m) resolve({ pauseMs: m.captured.pauseMs, at: new Map(m.captured.at) });
-          else reject(new AsyncmonError('INTERNAL', m.failed));
+          else resolve({ pauseMs: m.captured.pauseMs, at: new Map(m.captured.at) });
         } catch (err) {
           reject(err);
         }
