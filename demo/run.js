@@ -29,7 +29,13 @@ process.on('SIGINT', () => process.exit(130));
 async function discover() {
   const file = join(runtime, 'asyncmon', `${app.pid}.json`);
   for (let i = 0; i < 100; i++) {
-    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+    if (existsSync(file)) {
+      try {
+        return JSON.parse(readFileSync(file, 'utf8'));
+      } catch {
+        // Not readable yet (an agent older than this demo wrote it in place): try again.
+      }
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('the demo app did not start its agent');
@@ -75,4 +81,6 @@ async function main() {
 main().catch((err) => {
   console.error(`demo: ${err.message}`);
   process.exitCode = 1;
+  // The app would keep this process (and itself) running.
+  stop();
 });

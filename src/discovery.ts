@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -102,15 +102,27 @@ export function writeDiscovery(record: DiscoveryRecord, dir?: string): string {
   }
   ensureDiscoveryDir(dir);
   const file = join(dir, `${record.pid}.json`);
+  // Written under another name (which readers skip) and renamed into place: a reader sees the
+  // whole record or none, never half of one.
+  const partial = join(dir, `.${record.pid}.json.partial`);
   try {
-    unlinkSync(file);
+    unlinkSync(partial);
   } catch {}
-  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  const fd = openSync(partial, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
-    if ((fstatSync(fd).mode & 0o777) !== 0o600) throw new AsyncmonError('FORBIDDEN', `could not make ${file} private`);
-    writeSync(fd, JSON.stringify(record) + '\n');
-  } finally {
-    closeSync(fd);
+    try {
+      if ((fstatSync(fd).mode & 0o777) !== 0o600) throw new AsyncmonError('FORBIDDEN', `could not make ${file} private`);
+      writeSync(fd, JSON.stringify(record) + '\n');
+    } finally {
+      closeSync(fd);
+    }
+    // rename replaces a symlink planted at the final name; it never follows it.
+    renameSync(partial, file);
+  } catch (err) {
+    try {
+      unlinkSync(partial);
+    } catch {}
+    throw err;
   }
   return file;
 }
