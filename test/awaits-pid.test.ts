@@ -10,12 +10,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TestContext } from 'vitest';
-import { FIXTURES, ROOT, httpGet } from './helpers/child.js';
+import { FIXTURES, ROOT, freePort, httpGet } from './helpers/child.js';
 import { Cleanups, cliIn, json, ok, show } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
 import { markedLine, tryConnect } from './helpers/wire.js';
@@ -26,18 +25,6 @@ const TS = 'ts-plain.ts';
 const TS_PATH = join(FIXTURES, TS);
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
-
-/** A port nothing listens on right now. */
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
 
 /** Exit 0; stderr empty but for the warning about other users (another test may have made one). */
 function passed(r: CliResult): CliResult {

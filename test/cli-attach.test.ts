@@ -10,28 +10,15 @@ import type { TestContext } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { FIXTURES, isAlive, waitUntil } from './helpers/child.js';
+import { FIXTURES, freePort, isAlive, waitUntil } from './helpers/child.js';
 import { Cleanups, cliIn, json, ok, show } from './helpers/cli.js';
 import type { CliResult, Fixture } from './helpers/cli.js';
 import { markedLine, readDiscovery, tryConnect } from './helpers/wire.js';
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
-
-/** A port nothing listens on right now. */
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
 
 /** GET /json/list on the port: 'answered' or the error's code. */
 function jsonList(port: number): Promise<string> {

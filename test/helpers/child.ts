@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { get } from 'node:http';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 export { isAlive } from '../../src/discovery.js';
 
@@ -124,5 +125,17 @@ export function httpGet(port: number, path: string, timeoutMs = 5_000): Promise<
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
     req.on('error', rej);
+  });
+}
+
+/** A port nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
   });
 }
