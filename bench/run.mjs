@@ -65,8 +65,8 @@ const S = {
   // idle for two durations; each setting `reps` times.
   instructions: {
     reps: Number(option('--reps', QUICK ? 1 : 3)),
-    counts: QUICK ? [500, 2000] : [2000, 5000],
-    idleMs: [500, 8500],
+    counts: QUICK ? [1000, 4000] : [3000, 12000],
+    idleMs: QUICK ? [2000, 8000] : [10_000, 20_000],
     nativeIdleMs: [1000, 4000],
     concurrency: Number(option('--concurrency', 48)),
   },

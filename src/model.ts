@@ -154,6 +154,10 @@ export interface HandleInfo {
 }
 
 export interface LoopStats {
+  /**
+   * Event-loop delay over the current 10 s window (early in a window, the worse of it and the
+   * last one), in milliseconds; the mean may be up to 5 s older than the rest.
+   */
   delayMs: { p50: number; p90: number; p99: number; max: number; mean: number };
   utilization: number;
   heapUsedBytes: number;

@@ -4,37 +4,40 @@ import type { EventLoopUtilization, IntervalHistogram } from 'node:perf_hooks';
 import type { LoopStats } from '../../src/model.js';
 import { markOwn, ownResourceCounts, runOwn } from './own-scope.js';
 
-/** One second of loop health, for percentiles over a window and the TUI's sparkline. */
-export interface LoopSample {
-  at: number;
+/** The delay figures of a window, in milliseconds. */
+interface Figures {
   p50: number;
   p90: number;
   p99: number;
   max: number;
   mean: number;
-  utilization: number;
 }
 
 const NS_PER_MS = 1e6;
-/** How old a read of the histogram may be and still serve the tick or the status (under a second). */
+/** How old a read of the histogram may be and still serve the status push (under a second). */
 export const FRESH_MS = 900;
-const WINDOW = 60;
 /** Seconds a delay window lasts. */
 const REPORT_SECONDS = 10;
-
-type Figures = Omit<LoopSample, 'at' | 'utilization'>;
+/**
+ * How old the mean may be. The histogram's mean walks every bucket (about 85 µs, against 6 µs
+ * for a percentile and nothing for max): read once a second it was the agent's largest
+ * clock-driven cost, so it is read at most this often within a window.
+ */
+const MEAN_MAX_AGE_MS = 5000;
 
 /**
  * Event-loop delay (`monitorEventLoopDelay`, measured natively) and utilization. The delay
  * histogram covers windows of ten seconds; reported percentiles are the current window's, or,
- * early in a window, the worse of it and the previous one. An unref'd timer takes a sample a
- * second for the TUI's sparkline of the last minute.
+ * early in a window, the worse of it and the previous one. An unref'd timer takes the loop's
+ * utilization once a second and turns the window; the histogram is read only when someone asks
+ * (and when a window ends), never per tick for nothing.
  */
 export class LoopMonitor {
   private histogram: IntervalHistogram | null = null;
   private timer: NodeJS.Timeout | null = null;
   private lastElu: EventLoopUtilization | null = null;
-  private readonly samples: LoopSample[] = [];
+  /** The loop's utilization over each of the last REPORT_SECONDS seconds, oldest first. */
+  private readonly utilizations: number[] = [];
   private windowStart = 0;
   private previous: Figures | null = null;
   /**
@@ -43,11 +46,11 @@ export class LoopMonitor {
    */
   lookout: (() => boolean) | null = null;
   /**
-   * This window's figures as last read, and when: each read walks the whole histogram (five
-   * walks, one per figure), so the tick and `stats()` (the worker's status, once a second)
-   * share one read a second.
+   * This window's figures as last read, and when (the mean separately, see MEAN_MAX_AGE_MS):
+   * the worker's status, once a second, shares a read younger than FRESH_MS.
    */
   private read: { at: number; figures: Figures } | null = null;
+  private meanRead: { at: number; mean: number } | null = null;
 
   enable(): this {
     if (this.histogram) return this;
@@ -67,9 +70,9 @@ export class LoopMonitor {
     this.histogram = null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.samples.length = 0;
+    this.utilizations.length = 0;
     this.previous = null;
-    this.read = null;
+    this.read = this.meanRead = null;
     return this;
   }
 
@@ -86,14 +89,14 @@ export class LoopMonitor {
       const h = this.histogram;
       if (!h) return;
       const elu = performance.eventLoopUtilization();
-      const utilization = this.lastElu ? performance.eventLoopUtilization(elu, this.lastElu).utilization : 0;
+      this.utilizations.push(this.lastElu ? performance.eventLoopUtilization(elu, this.lastElu).utilization : 0);
       this.lastElu = elu;
-      this.samples.push({ at: Date.now(), ...this.current(FRESH_MS), utilization });
-      if (this.samples.length > WINDOW) this.samples.shift();
+      if (this.utilizations.length > REPORT_SECONDS) this.utilizations.shift();
       if (Date.now() - this.windowStart >= REPORT_SECONDS * 1000) {
+        this.read = this.meanRead = null;
         this.previous = this.figures(0);
         h.reset();
-        this.read = null;
+        this.read = this.meanRead = null;
         this.windowStart = Date.now();
       }
     } catch {}
@@ -113,29 +116,36 @@ export class LoopMonitor {
     };
   }
 
-  /** This window's figures, read again only when the last read is older than `maxAgeMs`. */
+  /**
+   * This window's figures, read again only when the last read is older than `maxAgeMs`; the
+   * mean only when older than MEAN_MAX_AGE_MS.
+   */
   private figures(maxAgeMs: number): Figures {
     const at = performance.now();
     if (this.read && at - this.read.at <= maxAgeMs) return this.read.figures;
-    const f = figures(this.histogram);
+    const h = this.histogram;
+    if (!h || h.count === 0) return { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 };
+    if (!this.meanRead || at - this.meanRead.at > MEAN_MAX_AGE_MS) this.meanRead = { at, mean: h.mean / NS_PER_MS };
+    const f = {
+      p50: h.percentile(50) / NS_PER_MS,
+      p90: h.percentile(90) / NS_PER_MS,
+      p99: h.percentile(99) / NS_PER_MS,
+      max: h.max / NS_PER_MS,
+      mean: this.meanRead.mean,
+    };
     this.read = { at, figures: f };
     return f;
   }
 
-  /** The last minute, one sample a second, oldest first. */
-  history(): LoopSample[] {
-    return this.samples.slice();
-  }
-
   /**
    * Loop health now. `maxAgeMs` lets a periodic caller (the worker's status, once a second)
-   * share the tick's read of the histogram; other callers read it afresh.
+   * share a recent read of the histogram; other callers read it afresh (but for the mean).
    */
   stats(maxAgeMs = 0): LoopStats {
     const f = this.current(maxAgeMs);
     let utilization = 0;
-    const recent = this.samples.slice(-REPORT_SECONDS);
-    if (recent.length > 0) utilization = recent.reduce((a, s) => a + s.utilization, 0) / recent.length;
+    const recent = this.utilizations;
+    if (recent.length > 0) utilization = recent.reduce((a, u) => a + u, 0) / recent.length;
     else if (this.lastElu) utilization = performance.eventLoopUtilization(performance.eventLoopUtilization(), this.lastElu).utilization;
     const mem = process.memoryUsage();
     return {
@@ -146,17 +156,6 @@ export class LoopMonitor {
       activeResources: countResources(),
     };
   }
-}
-
-function figures(h: IntervalHistogram | null): Figures {
-  if (!h || h.count === 0) return { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 };
-  return {
-    p50: h.percentile(50) / NS_PER_MS,
-    p90: h.percentile(90) / NS_PER_MS,
-    p99: h.percentile(99) / NS_PER_MS,
-    max: h.max / NS_PER_MS,
-    mean: h.mean / NS_PER_MS,
-  };
 }
 
 /** What `process.getActiveResourcesInfo()` counts (refed resources), less the agent's own. */
