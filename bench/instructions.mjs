@@ -5,15 +5,15 @@
 // move it, by a few percent a run.
 //
 // One count is a server (children/http-count.mjs) that serves exactly N requests from the load
-// generator and exits. Two N cancel start-up: (I(N2) − I(N1)) / (N2 − N1). What the agent does
-// by the clock (the main thread's heartbeat and status, the worker's sentinel) is counted idle,
-// as a rate per wall-clock second under valgrind, and that rate times the runs' difference in
-// duration is subtracted. Each setting is counted `reps` times, every setting once per rep in
-// turn; the figure is the median, the spread is min–max.
+// generator and exits. Two N cancel start-up: (I(N2) − I(N1)) / (N2 − N1). The agent runs with
+// its periods stretched by the slowdown under valgrind (lib/count-preload.cjs): its
+// clock-driven work then weighs on each request about as much as it does natively, and nothing
+// is subtracted. Each setting is counted `reps` times, every setting once per rep in turn; the
+// figure is the median of the per-rep ratios to the first setting, the spread is min–max.
 //
-// Beside it, the default level's idle cost: instructions per second (valgrind, as counted: the
-// sentinel polls every STALE_MS / 6) and the share of a core it takes as users run it, from CPU
-// time measured without valgrind.
+// Beside it, the default level's idle cost as users run it (dist/agent/register.js, its real
+// periods): instructions per second under valgrind, and the share of a core from CPU time
+// measured without valgrind.
 import { execFileSync, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -45,10 +45,13 @@ export const VALGRIND_ARGS = ['--tool=cachegrind', '--cache-sim=no', '--smc-chec
 /**
  * The preload of counted runs: the agent as dist/agent/register.js starts it, but with the loop
  * counted as blocked only after STALE_MS (see lib/count-preload.cjs: under valgrind every busy
- * turn of the loop would look blocked). The agent's idle cost is counted with the real preload.
+ * turn of the loop would look blocked) and its periods CLOCK_SCALE times longer. The agent's
+ * idle cost is counted with the real preload.
  */
 const COUNT_PRELOAD = resolve(BENCH_DIR, 'lib', 'count-preload.cjs');
 const STALE_MS = 60_000;
+/** How much longer the counted agent's periods are: about the slowdown under valgrind. */
+const CLOCK_SCALE = 50;
 
 /**
  * One counted run of http-count.mjs: `count` requests (with the load generator `load`) or
@@ -57,7 +60,7 @@ const STALE_MS = 60_000;
  */
 export function countRun({ agent = null, peer = null, count = 0, idleMs = 0, load = null, concurrency = 48, valgrind = true, preload = COUNT_PRELOAD }) {
   const nodeArgs = [...(peer?.nodeArgs ?? [])];
-  const env = { ...(peer?.env ?? {}), BENCH_COUNT: String(count), BENCH_IDLE_MS: String(idleMs), BENCH_STALE_MS: String(STALE_MS) };
+  const env = { ...(peer?.env ?? {}), BENCH_COUNT: String(count), BENCH_IDLE_MS: String(idleMs), BENCH_STALE_MS: String(STALE_MS), BENCH_CLOCK_SCALE: String(CLOCK_SCALE) };
   if (agent) {
     nodeArgs.push('--require', preload);
     env.ASYNCMON_TRACK = agent.track;
@@ -114,7 +117,7 @@ export function countRun({ agent = null, peer = null, count = 0, idleMs = 0, loa
  */
 function awaitsRun({ heapMb, ask, holdMs = 0 }) {
   const token = `bench-count-${process.pid}`;
-  const env = childEnv({ ASYNCMON_TRACK: 'tasks', ASYNCMON_TOKEN: token, BENCH_HEAP_MB: String(heapMb), BENCH_STALE_MS: String(STALE_MS) });
+  const env = childEnv({ ASYNCMON_TRACK: 'tasks', ASYNCMON_TOKEN: token, BENCH_HEAP_MB: String(heapMb), BENCH_STALE_MS: String(STALE_MS), BENCH_CLOCK_SCALE: String(CLOCK_SCALE) });
   const args = [...VALGRIND_ARGS, NODE, '--max-old-space-size=1024', '--require', COUNT_PRELOAD, resolve(CHILDREN, 'heap-app.cjs')];
   return new Promise((res, rej) => {
     const proc = spawn('valgrind', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -198,32 +201,25 @@ async function idleShare(opts, [t1, t2]) {
 
 /**
  * Counts every setting in `configs` (the first is the baseline): instructions per request, as a
- * ratio to the baseline's in the same rep; and the default level's idle cost, with the real
- * preload, as instructions per second and as the share of a core it takes without valgrind.
+ * ratio to the baseline's in the same rep; and the default level's idle cost as users run it,
+ * as instructions per second more than no agent's (valgrind) and as the share of a core it
+ * takes (CPU time without valgrind).
  */
 export async function benchInstructions({ configs, counts, idleMs, nativeIdleMs, reps, concurrency, awaitsHeapMb = 10 }) {
   const valgrind = findValgrind();
   const [n1, n2] = counts;
-  log(`instructions: ${valgrind} cachegrind, ${configs.length} settings × ${reps} reps × ${n1} and ${n2} requests (${concurrency} in flight), idle ${idleMs.join(' and ')} ms`);
+  log(`instructions: ${valgrind} cachegrind, ${configs.length} settings × ${reps} reps × ${n1} and ${n2} requests (${concurrency} in flight)`);
   const started = performance.now();
   const base = configs[0];
   const out = {};
-  // The clock-driven work of each setting as counted (the preload with the long block
-  // threshold): instructions per wall-clock second, idle, under valgrind.
-  for (const c of configs) {
-    const idle = await idleRate({ agent: c.agent, peer: c.peer }, idleMs);
-    out[c.key] = { label: c.label, agent: c.agent ?? null, idleInstructionsPerSec: Math.round(idle.rate), idleRuns: idle.runs, runs: [] };
-    log(`  idle ${c.key}: ${round(idle.rate / 1e6, 2)}M instructions/s`);
-  }
+  for (const c of configs) out[c.key] = { label: c.label, agent: c.agent ?? null, runs: [] };
   const load = startChild('load-generator.mjs');
   try {
     for (let r = 0; r < reps; r++) {
       for (const c of configs) {
         const a = await countRun({ agent: c.agent, peer: c.peer, count: n1, load, concurrency });
         const b = await countRun({ agent: c.agent, peer: c.peer, count: n2, load, concurrency });
-        const clock = out[c.key].idleInstructionsPerSec * (b.seconds - a.seconds);
-        const perRequest = (b.instructions - a.instructions - clock) / (n2 - n1);
-        out[c.key].runs.push({ perRequest: Math.round(perRequest), clockShare: round(clock / (b.instructions - a.instructions), 4), small: a, large: b });
+        out[c.key].runs.push({ perRequest: Math.round((b.instructions - a.instructions) / (n2 - n1)), small: a, large: b });
       }
       log(`  rep ${r + 1}/${reps}: ${configs.map((c) => `${c.key} ${Math.round(out[c.key].runs[r].perRequest / 1000)}k`).join(', ')}`);
     }
@@ -244,13 +240,14 @@ export async function benchInstructions({ configs, counts, idleMs, nativeIdleMs,
       ratioMax: round(max(ratios), 3),
     });
   }
-  // The default level's idle cost: instructions per second as counted (less no agent's), and
-  // the share of a core as users run it (dist/agent/register.js), from CPU time without
-  // valgrind. (Under valgrind the real preload's sentinel records blocks that do not exist.)
-  log('  idle share of a core of the default level, without valgrind');
+  // The default level idle, as users run it (the real preload and periods): instructions per
+  // second under valgrind, less no agent's, and the share of a core without valgrind.
+  log(`  idle, ${idleMs.join(' and ')} ms: no agent, then the default level`);
+  const idleNone = await idleRate({}, idleMs);
+  const idleAgent = await idleRate({ agent: { track: 'tasks' }, preload: REGISTER }, idleMs);
+  log(`  idle: ${round(idleNone.rate / 1e6, 2)}M instructions/s without the agent, ${round(idleAgent.rate / 1e6, 2)}M with it; share of a core without valgrind`);
   const shareAgent = await idleShare({ agent: { track: 'tasks' }, preload: REGISTER }, nativeIdleMs);
   const shareNone = await idleShare({}, nativeIdleMs);
-  const idleOf = (key) => out[key]?.idleInstructionsPerSec ?? NaN;
   // The heap snapshot behind the await graph, once, at the default level.
   log(`  one awaits of a ${awaitsHeapMb} MB heap`);
   const awaits = await countAwaits({ heapMb: awaitsHeapMb, reps: 1 });
@@ -259,13 +256,17 @@ export async function benchInstructions({ configs, counts, idleMs, nativeIdleMs,
     valgrind,
     valgrindArgs: VALGRIND_ARGS,
     staleMs: STALE_MS,
+    clockScale: CLOCK_SCALE,
     counts,
     idleMs,
     nativeIdleMs,
     reps,
     concurrency,
     idle: {
-      instructionsPerSec: Math.round(idleOf('tasks') - idleOf(base.key)),
+      instructionsPerSec: Math.round(idleAgent.rate - idleNone.rate),
+      instructionsPerSecAgent: Math.round(idleAgent.rate),
+      instructionsPerSecNone: Math.round(idleNone.rate),
+      runs: { none: idleNone.runs, agent: idleAgent.runs },
       coreShare: round(shareAgent - shareNone, 5),
       coreShareAgent: round(shareAgent, 5),
       coreShareNone: round(shareNone, 5),

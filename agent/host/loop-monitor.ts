@@ -2,6 +2,7 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { EventLoopUtilization, IntervalHistogram } from 'node:perf_hooks';
 import type { LoopStats } from '../../src/model.js';
+import { period } from './clock-scale.js';
 import { markOwn, ownResourceCounts, runOwn } from './own-scope.js';
 
 /** The delay figures of a window, in milliseconds. */
@@ -15,15 +16,17 @@ interface Figures {
 
 const NS_PER_MS = 1e6;
 /** How old a read of the histogram may be and still serve the status push (under a second). */
-export const FRESH_MS = 900;
+export const FRESH_MS = period(900);
 /** Seconds a delay window lasts. */
 const REPORT_SECONDS = 10;
+/** A window's length in milliseconds (stretched in the instruction bench, see clock-scale.ts). */
+const WINDOW_MS = period(REPORT_SECONDS * 1000);
 /**
  * How old the mean may be. The histogram's mean walks every bucket (about 85 µs, against 6 µs
  * for a percentile and nothing for max): read once a second it was the agent's largest
  * clock-driven cost, so it is read at most this often within a window.
  */
-const MEAN_MAX_AGE_MS = 5000;
+const MEAN_MAX_AGE_MS = period(5000);
 
 /**
  * Event-loop delay (`monitorEventLoopDelay`, measured natively) and utilization. The delay
@@ -55,11 +58,11 @@ export class LoopMonitor {
   enable(): this {
     if (this.histogram) return this;
     runOwn(() => {
-      this.histogram = monitorEventLoopDelay({ resolution: 10 });
+      this.histogram = monitorEventLoopDelay({ resolution: period(10) });
       this.histogram.enable();
       this.windowStart = Date.now();
       this.lastElu = performance.eventLoopUtilization();
-      this.timer = markOwn(setInterval(() => this.tick(), 1000));
+      this.timer = markOwn(setInterval(() => this.tick(), period(1000)));
       this.timer.unref();
     });
     return this;
@@ -92,7 +95,7 @@ export class LoopMonitor {
       this.utilizations.push(this.lastElu ? performance.eventLoopUtilization(elu, this.lastElu).utilization : 0);
       this.lastElu = elu;
       if (this.utilizations.length > REPORT_SECONDS) this.utilizations.shift();
-      if (Date.now() - this.windowStart >= REPORT_SECONDS * 1000) {
+      if (Date.now() - this.windowStart >= WINDOW_MS) {
         this.read = this.meanRead = null;
         this.previous = this.figures(0);
         h.reset();
@@ -106,7 +109,7 @@ export class LoopMonitor {
   private current(maxAgeMs: number): Figures {
     const now = this.figures(maxAgeMs);
     const prev = this.previous;
-    if (!prev || Date.now() - this.windowStart >= (REPORT_SECONDS * 1000) / 2) return now;
+    if (!prev || Date.now() - this.windowStart >= WINDOW_MS / 2) return now;
     return {
       p50: Math.max(now.p50, prev.p50),
       p90: Math.max(now.p90, prev.p90),

@@ -10,6 +10,7 @@ import type { FaultGuard } from './fault-guard.js';
 import { markOwn, ownScope, runOwn } from './own-scope.js';
 import { captureStack, functionKey, stackFrames, stackSite } from './stack-capture.js';
 import type { RawStack } from './stack-capture.js';
+import { period } from './clock-scale.js';
 import type { StackPolicy } from './stack-policy.js';
 import type { TaskContext, TaskRef } from './task-context.js';
 
@@ -45,7 +46,7 @@ const NONE = -1;
  * is then at most CLOCK_MS too old, never too young.
  */
 const CLOCK_EVERY = 32;
-const CLOCK_MS = 50;
+const CLOCK_MS = period(50);
 
 /** A base class whose constructor returns its argument, so a subclass can stamp any object. */
 class Stamped {

@@ -3,6 +3,7 @@
  * worker's side is `MainBridge` in agent/worker/main-bridge.ts; the two meet only through the
  * messages of agent/messages.ts.
  */
+import { period } from './clock-scale.js';
 import type * as InspectorModule from 'node:inspector';
 import { performance } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
@@ -76,9 +77,9 @@ export class WorkerBridge {
     // For the sentinel to name the running task when the loop blocks.
     exposeRunningTask(this.agent.context);
     this.agent.blocked.attach(this.beats);
-    this.heartbeat = markOwn(setInterval(() => Atomics.add(this.beats, SLOT.heartbeat, 1), DEFAULTS.heartbeatMs));
+    this.heartbeat = markOwn(setInterval(() => Atomics.add(this.beats, SLOT.heartbeat, 1), period(DEFAULTS.heartbeatMs)));
     this.heartbeat.unref();
-    this.statusTimer = markOwn(setInterval(() => this.pushStatus(), 1000));
+    this.statusTimer = markOwn(setInterval(() => this.pushStatus(), period(1000)));
     this.statusTimer.unref();
     this.worker.on('message', this.onMessage);
     this.worker.on('error', this.onError);
