@@ -217,9 +217,11 @@ export async function benchInstructions({ configs, counts, idleMs, nativeIdleMs,
   try {
     for (let r = 0; r < reps; r++) {
       for (const c of configs) {
-        const a = await countRun({ agent: c.agent, peer: c.peer, count: n1, load, concurrency });
-        const b = await countRun({ agent: c.agent, peer: c.peer, count: n2, load, concurrency });
-        out[c.key].runs.push({ perRequest: Math.round((b.instructions - a.instructions) / (n2 - n1)), small: a, large: b });
+        // A setting whose request costs several times as much may be counted at a fraction of N.
+        const [m1, m2] = counts.map((n) => Math.round(n / (c.countDivisor ?? 1)));
+        const a = await countRun({ agent: c.agent, peer: c.peer, count: m1, load, concurrency });
+        const b = await countRun({ agent: c.agent, peer: c.peer, count: m2, load, concurrency });
+        out[c.key].runs.push({ perRequest: Math.round((b.instructions - a.instructions) / (m2 - m1)), counts: [m1, m2], small: a, large: b });
       }
       log(`  rep ${r + 1}/${reps}: ${configs.map((c) => `${c.key} ${Math.round(out[c.key].runs[r].perRequest / 1000)}k`).join(', ')}`);
     }
