@@ -514,13 +514,13 @@ function report(res) {
     const [n1, n2] = x.counts;
     lines.push(`Instructions per HTTP request (valgrind cachegrind, all threads; (I(${n2}) − I(${n1})) / ${n2 - n1}, the agent's periods ×${x.clockScale}; ` +
       `${x.concurrency} in flight; median of ${x.reps} reps, ratio = median of per-rep ratios; ${x.elapsedSeconds} s)`);
-    lines.push(`  ${pad('setting', 30)}${lpad('per request', 12)}${lpad('min–max', 16)}${lpad('ratio', 7)}${lpad('min–max', 12)}   budget (on ratio)`);
+    lines.push(`  ${pad('setting', 30)}${lpad('per request', 12)}${lpad('min–max', 16)}${lpad('ratio', 8)}${lpad('min–max', 14)}   budget (on ratio)`);
     const budgets = { tasks: b.instrDefault, promises: b.instrPromises, 'promises-st': b.instrStacksInTasks };
     for (const [key, r] of Object.entries(x.results)) {
       const k = (v) => `${Math.round(v / 1000)}k`;
       const spread = key === INSTRUCTION_CONFIGS[0].key ? '' : `${r.ratioMin.toFixed(3)}–${r.ratioMax.toFixed(3)}`;
-      lines.push(`  ${pad(r.label, 30)}${lpad(k(r.perRequest), 12)}${lpad(`${k(r.perRequestMin)}–${k(r.perRequestMax)}`, 16)}${lpad(r.ratio.toFixed(3), 7)}` +
-        `${lpad(spread, 12)}   ${fmtBudget(budgets[key])}`);
+      lines.push(`  ${pad(r.label, 30)}${lpad(k(r.perRequest), 12)}${lpad(`${k(r.perRequestMin)}–${k(r.perRequestMax)}`, 16)}${lpad(r.ratio.toFixed(3), 8)}` +
+        `${lpad(spread, 14)}   ${fmtBudget(budgets[key])}`);
     }
     lines.push(`  the default level idle: ${round(x.idle.instructionsPerSec / 1e6, 2)}M instructions/s more than no agent (valgrind, the real preload), ` +
       `${(x.idle.coreShare * 100).toFixed(2)}% of a core (CPU time without valgrind)`);
