@@ -265,7 +265,9 @@ export async function benchInstructions({ configs, counts, idleMs, nativeIdleMs,
     reps,
     concurrency,
     idle: {
-      instructionsPerSec: Math.round(idleAgent.rate - idleNone.rate),
+      // No agent's own idle rate is noise around zero (the two runs' start-ups differ by ±10M
+      // instructions): a negative one is not taken off.
+      instructionsPerSec: Math.round(idleAgent.rate - Math.max(0, idleNone.rate)),
       instructionsPerSecAgent: Math.round(idleAgent.rate),
       instructionsPerSecNone: Math.round(idleNone.rate),
       runs: { none: idleNone.runs, agent: idleAgent.runs },
