@@ -54,6 +54,34 @@ const STALE_MS = 60_000;
 const CLOCK_SCALE = 50;
 
 /**
+ * Watches a counted child: kills it (and rejects) when it outlives `limitMin` minutes or cannot
+ * start, and keeps the tail of its stderr, where valgrind writes its count. Returns that tail.
+ */
+function supervise(proc, limitMin, what, rej) {
+  const tail = { err: '' };
+  const timer = setTimeout(() => {
+    proc.kill('SIGKILL');
+    rej(new Error(`instructions: ${what} did not end within ${limitMin} min: ${tail.err.slice(-2000)}`));
+  }, limitMin * 60_000);
+  proc.stderr.on('data', (d) => {
+    tail.err += d;
+    if (tail.err.length > 100_000) tail.err = tail.err.slice(-50_000);
+  });
+  proc.on('error', (e) => {
+    clearTimeout(timer);
+    rej(new Error(`instructions: ${what} could not start: ${e.message}`));
+  });
+  proc.on('exit', () => clearTimeout(timer));
+  return tail;
+}
+
+/** Valgrind's instruction count in its report, or null. */
+function instructionsIn(report) {
+  const m = /I\s+refs:\s+([\d,]+)/.exec(report);
+  return m ? Number(m[1].replace(/,/g, '')) : null;
+}
+
+/**
  * One counted run of http-count.mjs: `count` requests (with the load generator `load`) or
  * `idleMs` of nothing. Resolves with the instructions, the wall-clock seconds from listening
  * to exit and the child's CPU time in them; `valgrind: false` runs it natively (for CPU time only).
@@ -70,13 +98,9 @@ export function countRun({ agent = null, peer = null, count = 0, idleMs = 0, loa
   const [cmd, args] = valgrind ? ['valgrind', [...VALGRIND_ARGS, NODE, ...argv]] : [NODE, argv];
   return new Promise((res, rej) => {
     const proc = spawn(cmd, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail = supervise(proc, 5, 'a counted run', rej);
     let out = '';
-    let err = '';
     let loading = null;
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      rej(new Error(`instructions: a counted run did not end within 5 min: ${err.slice(-2000)}`));
-    }, 5 * 60_000);
     proc.stdout.on('data', (d) => {
       out += d;
       const m = /LISTENING (\d+)/.exec(out);
@@ -86,25 +110,16 @@ export function countRun({ agent = null, peer = null, count = 0, idleMs = 0, loa
         loading.catch(() => {});
       }
     });
-    proc.stderr.on('data', (d) => {
-      err += d;
-      if (err.length > 100_000) err = err.slice(-50_000);
-    });
-    proc.on('error', (e) => {
-      clearTimeout(timer);
-      rej(new Error(`instructions: ${cmd} could not start: ${e.message}`));
-    });
     proc.on('exit', async (code, signal) => {
-      clearTimeout(timer);
-      const refs = /I\s+refs:\s+([\d,]+)/.exec(err);
+      const instructions = instructionsIn(tail.err);
       const cpu = /CPU (\d+)/.exec(out);
       const ms = /MS ([\d.]+)/.exec(out);
-      if (code !== 0 || (valgrind && !refs) || !cpu || !ms) {
-        rej(new Error(`instructions: counted run ended with ${code ?? signal}: ${err.slice(-2000)}`));
+      if (code !== 0 || (valgrind && instructions === null) || !cpu || !ms) {
+        rej(new Error(`instructions: counted run ended with ${code ?? signal}: ${tail.err.slice(-2000)}`));
         return;
       }
       const served = loading ? await loading.then((r) => r.requests, () => null) : null;
-      res({ instructions: refs ? Number(refs[1].replace(/,/g, '')) : null, seconds: Number(ms[1]) / 1000, cpuMicros: Number(cpu[1]), served });
+      res({ instructions, seconds: Number(ms[1]) / 1000, cpuMicros: Number(cpu[1]), served });
     });
   });
 }
@@ -121,19 +136,11 @@ function awaitsRun({ heapMb, ask, holdMs = 0 }) {
   const args = [...VALGRIND_ARGS, NODE, '--max-old-space-size=1024', '--require', COUNT_PRELOAD, resolve(CHILDREN, 'heap-app.cjs')];
   return new Promise((res, rej) => {
     const proc = spawn('valgrind', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail = supervise(proc, 10, 'the awaits host', rej);
     let out = '';
-    let err = '';
     let ready = null;
     let ranMs = 0;
     let answer = null;
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      rej(new Error(`instructions: the awaits host did not end within 10 min: ${err.slice(-2000)}`));
-    }, 10 * 60_000);
-    proc.stderr.on('data', (d) => {
-      err += d;
-      if (err.length > 100_000) err = err.slice(-50_000);
-    });
     proc.stdout.on('data', async (d) => {
       out += d;
       const m = /READY (.*)/.exec(out);
@@ -151,16 +158,15 @@ function awaitsRun({ heapMb, ask, holdMs = 0 }) {
           }
         } else await new Promise((r) => setTimeout(r, holdMs));
       } catch (e) {
-        err += `\n${e.message}`;
+        tail.err += `\n${e.message}`;
       }
       ranMs = performance.now() - t0;
       proc.kill('SIGTERM');
     });
     proc.on('exit', () => {
-      clearTimeout(timer);
-      const refs = /I\s+refs:\s+([\d,]+)/.exec(err);
-      if (!refs || (ask && !answer)) rej(new Error(`instructions: the awaits host gave no count: ${err.slice(-2000)}`));
-      else res({ instructions: Number(refs[1].replace(/,/g, '')), ranMs, chains: answer?.total ?? null, snapshotBytes: answer?.snapshotBytes ?? null });
+      const instructions = instructionsIn(tail.err);
+      if (instructions === null || (ask && !answer)) rej(new Error(`instructions: the awaits host gave no count: ${tail.err.slice(-2000)}`));
+      else res({ instructions, ranMs, chains: answer?.total ?? null, snapshotBytes: answer?.snapshotBytes ?? null });
     });
   });
 }
