@@ -20,7 +20,7 @@ function readScale(): number {
   }
 }
 
-export const CLOCK_SCALE = readScale();
+const CLOCK_SCALE = readScale();
 
 /** A period of the agent's own timers, stretched by CLOCK_SCALE. */
 export function period(ms: number): number {
