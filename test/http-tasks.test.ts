@@ -194,6 +194,36 @@ describe('incoming requests', () => {
     answer.open();
     expect((await response).body).toBe('worked');
   });
+  // What a request's handler starts after an `await` is known to be the request's only where a
+  // tracker follows it: the `promises` level everywhere, `resources` too on Node 24+ (requests
+  // enter AsyncLocalStorage there). The default level enters nothing per request on any
+  // version (a frame per request would cost more than its budget): there the request is the
+  // parent of what its handler starts synchronously.
+  const major = Number(process.versions.node.split('.')[0]);
+  it.each([
+    ['tasks', false],
+    ['resources', major >= 24],
+    ['promises', true],
+  ] as const)('at the %s level, the parent of what the handler starts synchronously, and after an await: %s', async (level, afterAwait) => {
+    track(level);
+    const answer = gate();
+    const { port } = await serve(async (_req, res) => {
+      const before = task(`sync-child-${level}`, () => answer.promise);
+      await new Promise((r) => setImmediate(r));
+      const after = task(`later-child-${level}`, () => answer.promise);
+      await Promise.all([before, after]);
+      res.end('done');
+    });
+    const response = request({ port, path: `/levels/${level}` });
+    const later = await waitForTask((x) => x.name === `later-child-${level}`, 'the task started after the await');
+    const sync = liveTasks().find((x) => x.name === `sync-child-${level}`)!;
+    const outer = liveTasks().find((x) => x.kind === 'http-server' && x.name === `GET /levels/${level}`)!;
+    expect(sync.parentId).toBe(outer.id);
+    expect(later.parentId).toBe(afterAwait ? outer.id : null);
+    answer.open();
+    expect((await response).body).toBe('done');
+  });
+
   // Before Node 24, AsyncLocalStorage.enterWith() stores the task on the async resource that
   // is running (the connection's socket), so it outlives the request: the next request on the
   // same keep-alive connection is taken for a child of the previous one, which has ended.

@@ -121,8 +121,8 @@ export class PromiseTracker {
     private readonly context: TaskContext,
     /**
      * Whether to follow reactions with `before`/`after` hooks to know their task. Not needed
-     * where AsyncLocalStorage is cheap enough to enter per request (Node 24+): two hook calls
-     * per reaction cost more there than a store lookup per promise.
+     * where AsyncLocalStorage is cheap enough for requests to enter it at this level (Node 24+):
+     * two hook calls per reaction cost more there than a store lookup per promise.
      */
     private readonly followReactions = true,
   ) {

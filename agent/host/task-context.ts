@@ -22,10 +22,13 @@ export interface TaskRef {
  *    the synchronous part of its function.
  * 2. The synchronous start of an HTTP request: from `diagnostics_channel`'s request start to the
  *    end of that callback, recognised by the callback's `executionAsyncId()`.
- * 3. AsyncLocalStorage, where it is entered: `task()` everywhere, request tasks on Node ≥ 24.
+ * 3. AsyncLocalStorage, where it is entered: `task()` everywhere; request tasks on Node ≥ 24 at
+ *    the `resources` and `promises` levels.
  *
- * On Node 24+, where AsyncLocalStorage rides on AsyncContextFrame, request tasks enter it and
- * the tracker does not follow reactions: the store alone says which task runs.
+ * On Node 24+, where AsyncLocalStorage rides on AsyncContextFrame, request tasks enter it at
+ * those levels and the tracker does not follow reactions: the store alone says which task runs.
+ * At the default level nothing asks per promise, and a frame per request would cost more than
+ * its budget, so there a request is current for its synchronous part, as before Node 24.
  *
  * What this misses before Node 24, and AsyncLocalStorage would catch: code a request runs from
  * a timer or an I/O callback of its own (not a promise reaction) is not attributed to it.
