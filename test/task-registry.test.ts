@@ -97,3 +97,15 @@ test('an ended record holds no other task, and the table refuses past its limit'
   expect(r.start({ kind: 'task', name: 'room again', parentId: null })).not.toBeNull();
   expect(() => r.cancel(b.id, 'late', 'test')).toThrow(/no task/);
 });
+
+test('ending a record the registry does not hold leaves its list whole', () => {
+  const r = new TaskRegistry(10, 100);
+  const [a, b] = startMany(r, 2);
+  const other = new TaskRegistry(10, 100);
+  const [stranger] = startMany(other, 1);
+  r.end(stranger, 'finished');
+  expect(ids(r)).toEqual([a.id, b.id]);
+  expect(r.size).toBe(2);
+  r.end(a, 'finished');
+  expect(ids(r)).toEqual([b.id]);
+});

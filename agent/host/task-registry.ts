@@ -197,9 +197,10 @@ export class TaskRegistry {
     return rec;
   }
 
-  /** Takes an ended record out of the live list (it is one of ours: only `start` makes them). */
+  /** Takes an ended record out of the live list; one not in it (none should be) is left alone. */
   private unlink(rec: Record): void {
     const { prev, next } = rec;
+    if (!prev ? this.head !== rec : prev.next !== rec) return;
     if (prev) prev.next = next;
     else this.head = next;
     if (next) next.prev = prev;
