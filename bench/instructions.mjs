@@ -187,6 +187,36 @@ export async function countAwaits({ heapMb = 10, reps = 1 } = {}) {
   return { heapMb, reps, instructions: median(runs.map((r) => r.instructions)), runs };
 }
 
+/** One counted run of children/handlers-count.cjs (`node --single-threaded`: one thread, so the count repeats). */
+function handlersRun(mode, count) {
+  const args = [...VALGRIND_ARGS, NODE, '--single-threaded', resolve(CHILDREN, 'handlers-count.cjs')];
+  return new Promise((res, rej) => {
+    const proc = spawn('valgrind', args, { env: childEnv({ BENCH_COUNT: String(count), BENCH_HANDLERS: mode }), stdio: ['ignore', 'ignore', 'pipe'] });
+    const tail = supervise(proc, 5, `the ${mode} handlers run`, rej);
+    proc.on('exit', (code) => {
+      const instructions = instructionsIn(tail.err);
+      if (code !== 0 || instructions === null) rej(new Error(`instructions: the ${mode} handlers run gave no count (exit ${code}): ${tail.err.slice(-2000)}`));
+      else res(instructions);
+    });
+  });
+}
+
+/**
+ * The default level's per-request path alone: Node publishing its two HTTP server channels with
+ * a real request and response, without subscribers, with two that do nothing, and with the
+ * agent's (children/handlers-count.cjs). What Node's publishing costs is `empty − none`, what
+ * the agent's handlers cost is `agent − empty`, each per request (two N, so start-up cancels).
+ * One thread and no I/O: unlike the server's counts these repeat within a few dozen, so they
+ * show changes of a few hundred instructions that the server's spread hides.
+ */
+export async function countHandlers(counts = [50_000, 250_000]) {
+  findValgrind();
+  const [n1, n2] = counts;
+  const per = {};
+  for (const mode of ['none', 'empty', 'agent']) per[mode] = Math.round(((await handlersRun(mode, n2)) - (await handlersRun(mode, n1))) / (n2 - n1));
+  return { counts, perRequest: per, publishing: per.empty - per.none, agent: per.agent - per.empty };
+}
+
 /** Instructions per second of an idle process under valgrind: two idle times, so start-up cancels. */
 async function idleRate(opts, [t1, t2]) {
   const a = await countRun({ ...opts, idleMs: t1 });

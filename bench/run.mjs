@@ -4,7 +4,8 @@
 //   node bench/run.mjs [--quick] [--only http,loop,memory,listing,latency,clients,readers,attach,awaits] [--rounds N]
 //                      [--settings tasks,promises,...] [--out FILE] [--no-pin] [--concurrency N]
 //                      [--client raw|agent]
-//   node bench/run.mjs --instructions [--reps N] [--settings ...]   instruction counts (valgrind)
+//   node bench/run.mjs --instructions [--reps N] [--settings ...]   instruction counts (valgrind;
+//                      `--only handlers` for the default level's per-request path alone)
 //   BENCH_NODE=/path/to/node   runs every child under that Node binary
 //
 // Every figure is measured in child processes: throughput of an HTTP service and of an
@@ -21,7 +22,7 @@ import { BENCH_DIR, NODE, canPin, installExitGuards, killAll, runOnce, startChil
 import { max, median, min, round } from './lib/stats.mjs';
 import { benchAttach } from './attach.mjs';
 import { benchAwaits } from './awaits.mjs';
-import { benchInstructions } from './instructions.mjs';
+import { benchInstructions, countHandlers } from './instructions.mjs';
 import { benchLatency } from './latency.mjs';
 import { benchOtel } from './otel.mjs';
 
@@ -37,11 +38,14 @@ const option = (name, fallback) => {
 
 const QUICK = flag('--quick');
 const SECTIONS = 'http,loop,memory,listing,latency,clients,readers,attach,awaits';
+// Sections counted under valgrind, never in a default run: `instructions` (the HTTP service's
+// instructions per request) and `handlers` (the default level's per-request path alone).
+const COUNTED = 'instructions,handlers';
 // --instructions: the instruction counts alone (unless --only names more sections).
-const ONLY = new Set(option('--only', flag('--instructions') ? 'instructions' : SECTIONS).split(','));
-if (flag('--instructions')) ONLY.add('instructions');
+const ONLY = new Set(option('--only', flag('--instructions') ? COUNTED : SECTIONS).split(','));
+if (flag('--instructions')) for (const name of COUNTED.split(',')) ONLY.add(name);
 for (const name of ONLY) {
-  if (!`${SECTIONS},instructions`.split(',').includes(name)) throw new Error(`--only: unknown section ${name} (${SECTIONS}, instructions)`);
+  if (!`${SECTIONS},${COUNTED}`.split(',').includes(name)) throw new Error(`--only: unknown section ${name} (${SECTIONS}, ${COUNTED})`);
 }
 const PIN = !flag('--no-pin') && canPin();
 const OUT = resolve(option('--out', resolve(BENCH_DIR, 'results.json')));
@@ -639,6 +643,11 @@ async function main() {
     res.attach = await benchAttach(S.attach);
   }
   if (ONLY.has('instructions')) res.instructions = await benchInstructions({ configs: INSTRUCTION_CONFIGS, ...S.instructions });
+  if (ONLY.has('handlers')) {
+    log('handlers: the default level\'s per-request path alone (node --single-threaded under valgrind): no subscriber, empty ones, the agent');
+    res.handlers = await countHandlers(QUICK ? [10_000, 50_000] : [50_000, 250_000]);
+    log(`  Node publishing: ${res.handlers.publishing} instructions a request; the agent's handlers: ${res.handlers.agent}`);
+  }
   if (ONLY.has('awaits')) {
     log(`awaits: the host's pause for a heap snapshot, 10 MB and 100 MB heaps, ${S.awaits.runs} runs each`);
     res.awaits = await benchAwaits(S.awaits);
