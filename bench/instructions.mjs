@@ -98,7 +98,7 @@ export function countRun({ agent = null, peer = null, count = 0, idleMs = 0, loa
   const [cmd, args] = valgrind ? ['valgrind', [...VALGRIND_ARGS, NODE, ...argv]] : [NODE, argv];
   return new Promise((res, rej) => {
     const proc = spawn(cmd, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    const tail = supervise(proc, 5, 'a counted run', rej);
+    const tail = supervise(proc, 15, 'a counted run', rej);
     let out = '';
     let loading = null;
     proc.stdout.on('data', (d) => {
