@@ -76,11 +76,12 @@ const SIDE = [
   ['HTTP, `tasks` (default)', (r) => spread(r.instructions?.results.tasks), (r) => ratio(r.http?.results.tasks?.ratio), '≤ 1.03 / ≥ 0.97'],
   ['HTTP, `promises`', (r) => spread(r.instructions?.results.promises), (r) => ratio(r.http?.results.promises?.ratio), '≤ 1.18 / ≥ 0.85'],
   ['HTTP, `promises`, stacks in tasks', (r) => spread(r.instructions?.results['promises-st']), (r) => ratio(r.http?.results['promises-st']?.ratio), '≤ 2.00 / ≥ 0.50'],
-  ['default level, the per-request path alone (one thread, no I/O): Node publishing; the agent\'s handlers', (r) => {
+  ['default level, the per-request path alone (one thread, no I/O): instructions a request (share of no agent\'s), of which Node publishing / the agent\'s handlers', (r) => {
     const h = r.handlers;
     const none = r.instructions?.results.none?.perRequest;
-    const share = (v) => (Number.isFinite(none) ? ` (${((100 * v) / none).toFixed(1)}%)` : '');
-    return h ? `${h.publishing}${share(h.publishing)}; ${h.agent}${share(h.agent)}` : '–';
+    if (!h) return '–';
+    const total = h.publishing + h.agent;
+    return `${total}${Number.isFinite(none) ? ` (${((100 * total) / none).toFixed(1)}%)` : ''}: ${h.publishing} / ${h.agent}`;
   }, () => '–', ''],
   ['default level idle: instructions per second; share of a core', (r) => {
     const i = r.instructions?.idle;
