@@ -102,9 +102,14 @@ export class Agent {
     else this.resources.disable();
     if (level === 'promises') this.promises.enable();
     else this.promises.disable();
-    this.storePerRequest = CHEAP_CONTEXT && level !== 'tasks';
-    this.level = level;
+    this.setLevel(level);
     return this.status();
+  }
+
+  /** The level, and what follows from it for every request. */
+  private setLevel(level: Level): void {
+    this.level = level;
+    this.storePerRequest = CHEAP_CONTEXT && level !== 'tasks';
   }
 
   status(): TrackerStatus {
@@ -118,8 +123,7 @@ export class Agent {
       this.promises.disable();
       this.resources.disable();
       this.http.disable();
-      this.storePerRequest = false;
-      this.level = 'tasks';
+      this.setLevel('tasks');
     } catch {}
   }
 
