@@ -205,7 +205,7 @@ describe('pipelining', () => {
     while (seen.length < N) {
       const line = await c.readLine(20_000);
       const msg = JSON.parse(line) as { id: number; ok: boolean; result: { items: unknown[] } };
-      expect(msg.ok).toBe(true);
+      expect(msg.ok, line).toBe(true);
       seen.push(msg.id);
     }
     expect(seen).toEqual(Array.from({ length: N }, (_, i) => i));

@@ -187,14 +187,19 @@ export class Session {
       }
       this.queue.push(line);
     }
-    this.watchLineDeadline();
     if (this.queue.length >= this.host.limits.maxQueuedRequests) this.socket.pause();
+    this.watchLineDeadline();
     void this.drain();
   }
 
-  /** A deadline per line, not only an idle timeout: a line dribbled a byte at a time is cut off. */
+  /**
+   * A deadline per line, not only an idle timeout: a line dribbled a byte at a time is cut off.
+   * It does not run while the agent has paused the socket (too many requests queued): the rest
+   * of the line is then unread because of the agent, not late, and the clock starts again on
+   * resume.
+   */
   private watchLineDeadline(): void {
-    if (this.decoder.buffered === 0) {
+    if (this.decoder.buffered === 0 || this.socket.isPaused()) {
       if (this.lineTimer) clearTimeout(this.lineTimer);
       this.lineTimer = null;
       return;
@@ -214,7 +219,10 @@ export class Session {
         const line = this.queue.shift()!;
         if (this.dialect === 'json') await this.handleJson(line);
         else await this.handleText(line);
-        if (this.queue.length < this.host.limits.maxQueuedRequests / 2 && this.socket.isPaused()) this.socket.resume();
+        if (this.queue.length < this.host.limits.maxQueuedRequests / 2 && this.socket.isPaused()) {
+          this.socket.resume();
+          this.watchLineDeadline();
+        }
       }
     } finally {
       this.busy = false;
