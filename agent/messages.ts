@@ -96,6 +96,8 @@ export interface WorkerConfig {
   pid: number;
   node: string;
   staleMs: number;
+  /** The period of the clock the worker writes for the main thread (agent/host/coarse-clock.ts). */
+  clockMs: number;
   /** `awaits` takes no snapshot of a heap over this (`ASYNCMON_AWAITS_MAX_HEAP_MB`). */
   awaitsMaxHeapBytes: number;
   limits: Limits;

@@ -34,6 +34,8 @@ export const DEFAULTS = {
   sliceSize: 5_000,
   /** The main thread's heartbeat period, and how stale it may get before the loop counts as blocked. */
   heartbeatMs: 50,
+  /** How often the worker writes the time the main thread reads per request (agent/host/coarse-clock.ts). */
+  clockMs: 50,
   staleMs: 300,
   /** `awaits`: refused above this heap (the worker parses the snapshot), chains shown at most, and how long one snapshot answers for. */
   awaitsMaxHeapBytes: 1024 * 1024 * 1024,

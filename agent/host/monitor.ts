@@ -14,6 +14,7 @@ import type { Agent } from './agent.js';
 import type { WorkerConfig, WorkerReport } from '../messages.js';
 import { claimNewHandles, markOwn, runOwn } from './own-scope.js';
 import { WorkerBridge } from './worker-bridge.js';
+import { period } from './clock-scale.js';
 
 /** Options of `startMonitor`; each has an environment variable (see the README). */
 export interface MonitorOptions {
@@ -101,6 +102,7 @@ function resolveConfig(opts: MonitorOptions, env: NodeJS.ProcessEnv): WorkerConf
     pid: process.pid,
     node: process.version,
     staleMs,
+    clockMs: period(DEFAULTS.clockMs),
     awaitsMaxHeapBytes,
     limits: { ...DEFAULTS.limits },
   };
@@ -187,15 +189,16 @@ function launch(opts: MonitorOptions): Promise<MonitorHandle> {
     warn(`listening on ${config.host}, not loopback: anyone who can reach it and has the token can inspect this process`);
   }
   const beats = new SharedArrayBuffer(4 * DEFAULTS.shared.slots);
+  const clock = new SharedArrayBuffer(8);
   // The worker's message port becomes an active handle once we listen on it: claim it as ours.
-  return claimNewHandles(() => connect(agent, opts, config, beats));
+  return claimNewHandles(() => connect(agent, opts, config, beats, clock));
 }
 
-function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats: SharedArrayBuffer): Promise<MonitorHandle> {
+function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats: SharedArrayBuffer, clock: SharedArrayBuffer): Promise<MonitorHandle> {
   const tokenGiven = opts.token !== undefined || process.env[ENV.token] !== undefined;
   const worker = markOwn(
     new Worker(workerPath(), {
-      workerData: { config, beats },
+      workerData: { config, beats, clock },
       // The agent uses a few MB; `awaits` parses heap snapshots in a thread of its own, sized
       // for the snapshot (agent/worker/awaits-runner.ts), and keeps only the answer here.
       resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 16 },
@@ -262,7 +265,7 @@ function connect(agent: Agent, opts: MonitorOptions, config: WorkerConfig, beats
           }),
       });
     };
-    const bridge = new WorkerBridge(worker, agent, new Int32Array(beats), {
+    const bridge = new WorkerBridge(worker, agent, new Int32Array(beats), new Float64Array(clock), {
       report(msg) {
         if (settled) return;
         settled = true;

@@ -1,5 +1,6 @@
 // Host room (the app's main thread): live tasks and the history of finished ones.
 import { performance } from 'node:perf_hooks';
+import { coarseNow } from './coarse-clock.js';
 import { AsyncmonError } from '../../src/errors.js';
 import type { CancelAction, CancelResult, HistoryEntry, TaskKind, TaskOutcome, TaskState } from '../../src/model.js';
 import type { SpanLike } from './otel.js';
@@ -139,6 +140,16 @@ class HistoryRing {
   }
 }
 
+/**
+ * The time a task of this kind starts and ends at. Incoming requests come with every request
+ * the host serves: they read the worker's clock (coarse-clock.ts: within 50 ms, a few
+ * instructions where performance.now() counts hundreds). Tasks and outgoing calls, whose
+ * durations users read to the millisecond, read performance.now().
+ */
+function clockOf(kind: TaskKind): number {
+  return kind === 'http-server' ? coarseNow() : performance.now();
+}
+
 /** An error with `name === 'AbortError'`, as `fetch` and `AbortSignal` use. */
 export function abortError(message: string): Error {
   return new DOMException(message, 'AbortError') as unknown as Error;
@@ -185,7 +196,7 @@ export class TaskRegistry {
       this.dropped++;
       return null;
     }
-    const rec = new Record(this.nextId++, init, performance.now());
+    const rec = new Record(this.nextId++, init, clockOf(init.kind));
     const tail = this.tail;
     if (tail) {
       tail.next = rec;
@@ -221,7 +232,7 @@ export class TaskRegistry {
     // An ended task's record may live on in async contexts: it must not keep the span too.
     if (rec.span) rec.span = undefined;
     this.unlink(rec as Record);
-    const durationMs = Math.round((performance.now() - rec.startMono) * 10) / 10;
+    const durationMs = Math.max(0, Math.round((clockOf(rec.kind) - rec.startMono) * 10) / 10);
     // Keeping every quick, successful request would promote an entry per request to the old
     // generation (measured: a third of HTTP throughput lost to GC at the default level).
     // Failed requests (a 5xx: the handler threw, or gave up) are kept, as are those that leave

@@ -11,6 +11,7 @@ import { DEFAULTS } from '../../src/defaults.js';
 import { errorResponse } from '../../src/protocol.js';
 import type { AckMessage, CallMessage, ConsoleMessage, ToMain, ToWorker, WorkerReport } from '../messages.js';
 import type { Agent } from './agent.js';
+import { attachClock, detachClock } from './coarse-clock.js';
 import { ConsoleBridge } from './console-bridge.js';
 import { execute, streamOf } from './executor.js';
 import { FRESH_MS } from './loop-monitor.js';
@@ -58,6 +59,8 @@ export class WorkerBridge {
     private readonly worker: Worker,
     private readonly agent: Agent,
     private readonly beats: Int32Array,
+    /** The time the worker writes for the main thread's per-request clock (coarse-clock.ts). */
+    private readonly clock: Float64Array,
     private readonly events: WorkerEvents,
   ) {
     this.consoles = new ConsoleBridge(
@@ -77,6 +80,7 @@ export class WorkerBridge {
     // For the sentinel to name the running task when the loop blocks.
     exposeRunningTask(this.agent.context);
     this.agent.blocked.attach(this.beats);
+    attachClock(this.clock);
     this.heartbeat = markOwn(setInterval(() => Atomics.add(this.beats, SLOT.heartbeat, 1), period(DEFAULTS.heartbeatMs)));
     this.heartbeat.unref();
     this.statusTimer = markOwn(setInterval(() => this.pushStatus(), period(1000)));
@@ -102,6 +106,7 @@ export class WorkerBridge {
     this.heartbeat = this.statusTimer = null;
     exposeRunningTask(null);
     this.agent.blocked.detach();
+    detachClock();
     this.consoles.closeAll();
     return this;
   }

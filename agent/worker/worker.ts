@@ -63,6 +63,8 @@ function staleSocket(path: string): Promise<boolean> {
 interface WorkerInit {
   config: WorkerConfig;
   beats: SharedArrayBuffer;
+  /** Where this thread writes the time for the main thread's per-request clock. */
+  clock: SharedArrayBuffer;
 }
 
 function tokenDigest(token: string): Buffer {
@@ -72,7 +74,7 @@ function tokenDigest(token: string): Buffer {
 function main(): void {
   const port = parentPort;
   if (!port) return;
-  const { config, beats } = workerData as WorkerInit;
+  const { config, beats, clock } = workerData as WorkerInit;
   const expected = tokenDigest(config.token);
   const grant: Access = config.readOnly ? 'read' : 'eval';
   const sessions = new Map<number, Session>();
@@ -93,6 +95,13 @@ function main(): void {
   let status: StatusMessage | null = null;
   const shared = new Int32Array(beats);
   const slot = DEFAULTS.shared;
+  // The main thread times each incoming request by this instead of reading a clock
+  // (agent/host/coarse-clock.ts). Monotonic, common to every thread; ticks while the main loop is blocked.
+  const now = new Float64Array(clock);
+  const tick = () => (now[0] = Number(process.hrtime.bigint()) / 1e6);
+  tick();
+  const clockTimer = setInterval(tick, config.clockMs);
+  clockTimer.unref();
   const bridge = new MainBridge(port, config.limits, () => Atomics.load(shared, slot.workMicros), {
     status: (msg) => (status = msg),
     consoleOut: (session, text) => sessions.get(session)?.write(text),
@@ -385,6 +394,7 @@ function main(): void {
 
   function shutdown(): void {
     if (trimTimer) clearTimeout(trimTimer);
+    clearInterval(clockTimer);
     sentinel.stop();
     for (const s of sessions.values()) s.close();
     server.close();

@@ -6,7 +6,7 @@
 // with `node --single-threaded` under valgrind the count is the same from run to run.
 //
 // BENCH_HANDLERS: `none` (no subscriber: Node skips publishing), `empty` (two subscribers that do
-// nothing: what Node's publishing costs), `agent` (the agent at the default level, no monitor).
+// nothing: what Node's publishing costs), `agent` (the agent at the default level, no monitor, its clock attached as a monitor would).
 'use strict';
 const dc = require('node:diagnostics_channel');
 const { IncomingMessage, ServerResponse } = require('node:http');
@@ -23,7 +23,16 @@ if (mode === 'empty') {
   dc.subscribe('http.server.request.start', () => {});
   dc.subscribe('http.server.response.finish', () => {});
 }
-if (mode === 'agent') require(path.resolve(__dirname, '..', '..', 'dist', 'agent', 'index.js')).track('tasks');
+if (mode === 'agent') {
+  const dist = path.resolve(__dirname, '..', '..', 'dist', 'agent');
+  require(path.join(dist, 'index.js')).track('tasks');
+  // With a monitor, its worker writes the clock requests are timed by (agent/host/coarse-clock.ts);
+  // here it is written once: the per-request path only reads it.
+  const clock = require(path.join(dist, 'host', 'coarse-clock.js'));
+  const view = new Float64Array(new SharedArrayBuffer(8));
+  view[0] = clock.monotonicMs();
+  clock.attachClock(view);
+}
 
 const start = dc.channel('http.server.request.start');
 const finish = dc.channel('http.server.response.finish');
