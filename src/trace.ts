@@ -36,3 +36,17 @@ export function parseTraceparent(header: unknown): { traceId: string; parentSpan
   if (m[1] === '00' && header.trim().length !== 55) return null;
   return { traceId: m[2], parentSpanId: m[3] };
 }
+
+/**
+ * The trace id of a `traceparent` header among raw headers (name, value, name, value…), or
+ * null. Read from `rawHeaders`, which the parser has built already: `headers` would build an
+ * object per request. Names are compared by length first, so most cost one number check.
+ */
+export function traceparentOf(raw: unknown): string | null {
+  if (!Array.isArray(raw)) return null;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as unknown;
+    if (typeof name === 'string' && name.length === 11 && name.toLowerCase() === 'traceparent') return parseTraceparent(raw[i + 1])?.traceId ?? null;
+  }
+  return null;
+}

@@ -6,8 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseTextCommand } from '../src/commands.js';
 import { renderTasks } from '../src/render.js';
-import { parseTraceparent, traceFilter, traceMatches } from '../src/trace.js';
-import { traceparentOf } from '../agent/host/http-tasks.js';
+import { parseTraceparent, traceFilter, traceMatches, traceparentOf } from '../src/trace.js';
 import type { TaskInfo, TaskPage } from '../src/model.js';
 import { Cleanups, cliIn, json, ok, show } from './helpers/cli.js';
 import { columns, openJson, openText, readDiscovery } from './helpers/wire.js';

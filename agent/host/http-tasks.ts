@@ -4,7 +4,6 @@ import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TaskKind } from '../../src/model.js';
 import type { FaultGuard } from './fault-guard.js';
-import { parseTraceparent } from '../../src/trace.js';
 import { activeSpanIds } from './otel.js';
 import { OWN } from './own-scope.js';
 import { requestName } from './task-registry.js';
@@ -140,12 +139,10 @@ export class HttpTasks {
       // and its lookup of a mark a socket lacks then walks the socket's prototype chain every
       // time; here it only ever sees sockets, and the engine caches the answer.
       if ((socket as unknown as { [OWN]?: boolean })[OWN] === true) return;
-      // From outside: no parent (see `begin`).
-      const rec = this.ctx.registry.start({ kind: 'http-server', method: request.method, path: request.url, parentId: null });
+      // From outside: no parent (see `begin`). The trace the caller propagated (the app's own
+      // server span does not exist yet here) is read from the raw headers when first asked for.
+      const rec = this.ctx.registry.start({ kind: 'http-server', method: request.method, path: request.url, rawHeaders: request.rawHeaders, parentId: null });
       if (!rec) return;
-      // The trace the caller propagated: the app's own server span does not exist yet here.
-      const traceId = traceparentOf(request.rawHeaders);
-      if (traceId) rec.traceId = traceId;
       rec.stop = stopServerRequest;
       // The socket, not the response: a record that held the response would keep it reachable
       // from the agent, and the await graph could not tell a request nothing can answer.
@@ -313,20 +310,6 @@ function phaseOf(target: unknown): string | null {
   if (phase < HEADERS) return 'request sent, waiting for response headers';
   const n = Math.max(0, socket.bytesRead - (t[BASE] ?? 0) - (t[HEADER_BYTES] ?? 0));
   return `receiving body (${bytes(n)} so far)`;
-}
-
-/**
- * The trace id of a `traceparent` header among raw headers (name, value, name, value…), or
- * null. Read from `rawHeaders`, which the parser has built already: `headers` would build an
- * object per request. Names are compared by length first, so most cost one number check.
- */
-export function traceparentOf(raw: unknown): string | null {
-  if (!Array.isArray(raw)) return null;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] as unknown;
-    if (typeof name === 'string' && name.length === 11 && name.toLowerCase() === 'traceparent') return parseTraceparent(raw[i + 1])?.traceId ?? null;
-  }
-  return null;
 }
 
 interface ServerStart {

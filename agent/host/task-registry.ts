@@ -1,6 +1,7 @@
 // Host room (the app's main thread): live tasks and the history of finished ones.
 import { performance } from 'node:perf_hooks';
 import { coarseNow } from './coarse-clock.js';
+import { traceparentOf } from '../../src/trace.js';
 import { AsyncmonError } from '../../src/errors.js';
 import type { CancelAction, CancelResult, HistoryEntry, TaskKind, TaskOutcome, TaskState } from '../../src/model.js';
 import type { SpanLike } from './otel.js';
@@ -51,6 +52,8 @@ export interface TaskInit {
   /** An HTTP request's method and path (query string included): named only when first read. */
   method?: string;
   path?: string;
+  /** An incoming request's raw headers: its trace id (`traceparent`) is read from them when first asked for. */
+  rawHeaders?: unknown;
   kind: TaskKind;
   parentId: number | null;
   raw?: RawStack | null;
@@ -66,8 +69,9 @@ export function requestName(method: string | undefined, path: string | undefined
 }
 
 /**
- * A live task's record. An HTTP request's name is built when something first reads it (a
- * listing, a history entry): most requests end unlisted, and building names is per-request work.
+ * A live task's record. An HTTP request's name and trace id are worked out when something first
+ * reads them (a listing, a history entry, `ps --trace`): most requests end unlisted, and looking
+ * through the headers is per-request work (about 40 instructions a header).
  */
 class Record implements TaskRecord {
   readonly kind: TaskKind;
@@ -77,7 +81,6 @@ class Record implements TaskRecord {
   readonly controller: AbortController | null;
   state: TaskState = 'running';
   ended = false;
-  traceId: string | undefined = undefined;
   spanId: string | undefined = undefined;
   reject: ((err: Error) => void) | null = null;
   stop: ((target: unknown) => CancelEffect) | null = null;
@@ -89,6 +92,9 @@ class Record implements TaskRecord {
   private label: string | undefined;
   private readonly method: string | undefined;
   private readonly path: string | undefined;
+  private trace: string | undefined = undefined;
+  /** An incoming request's raw headers until its trace id is read; dropped when it ends. */
+  rawHeaders: unknown;
 
   constructor(
     readonly id: number,
@@ -103,10 +109,25 @@ class Record implements TaskRecord {
     this.label = init.name;
     this.method = init.method;
     this.path = init.path;
+    this.rawHeaders = init.rawHeaders ?? null;
   }
 
   get name(): string {
     return (this.label ??= requestName(this.method, this.path));
+  }
+
+  get traceId(): string | undefined {
+    const raw = this.rawHeaders;
+    if (raw !== null) {
+      this.rawHeaders = null;
+      this.trace = traceparentOf(raw) ?? undefined;
+    }
+    return this.trace;
+  }
+
+  set traceId(id: string | undefined) {
+    this.rawHeaders = null;
+    this.trace = id;
   }
 }
 
@@ -229,6 +250,7 @@ export class TaskRegistry {
     rec.reject = null;
     rec.stop = null;
     rec.target = null;
+    (rec as Record).rawHeaders = null;
     // An ended task's record may live on in async contexts: it must not keep the span too.
     if (rec.span) rec.span = undefined;
     this.unlink(rec as Record);
