@@ -1,3 +1,4 @@
+import { DEFAULTS } from './defaults.js';
 import { AsyncmonError } from './errors.js';
 import { chainOf, libraryLabel } from './frames.js';
 import type { Frame, HandleInfo, Site } from './model.js';
@@ -61,6 +62,15 @@ export function formatDuration(ms: number): string {
   const s = Math.max(60, Math.floor(ms / 1000));
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/**
+ * How long an ended task took, as history shows it. Incoming requests are timed by the clock
+ * the agent's worker ticks every 50 ms (agent/host/coarse-clock.ts): under a tick it says
+ * `<50ms`, not a number it cannot know.
+ */
+export function formatTook(e: { kind: string; durationMs: number }): string {
+  return e.kind === 'http-server' && e.durationMs < DEFAULTS.clockMs ? `<${DEFAULTS.clockMs}ms` : formatDuration(e.durationMs);
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

@@ -1,5 +1,5 @@
 import { cleanText, cleanValue } from './clean-text.js';
-import { formatBytes, formatCallback, formatChain, formatDuration, formatFrame, formatSite } from './format.js';
+import { formatBytes, formatCallback, formatChain, formatDuration, formatFrame, formatSite, formatTook } from './format.js';
 import type {
   AwaitWait,
   AwaitsResult,
@@ -227,7 +227,7 @@ export function renderHistory(page: Page<HistoryEntry>, width = 80): string {
         { header: 'ID', cell: (h) => String(h.id), right: true },
         { header: 'KIND', cell: (h) => h.kind },
         { header: 'OUTCOME', cell: (h) => h.outcome },
-        { header: 'TOOK', cell: (h) => formatDuration(h.durationMs), right: true },
+        { header: 'TOOK', cell: (h) => formatTook(h), right: true },
         { header: 'NAME', cell: (h) => truncate(h.name, NAME_WIDTH) },
         {
           header: 'DETAIL',

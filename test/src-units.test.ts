@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { join } from 'node:path';
-import { formatDuration, formatSite, parseDuration } from '../src/format.js';
+import { formatDuration, formatSite, formatTook, parseDuration } from '../src/format.js';
 import { parseLevel, parseStacks } from '../src/levels.js';
 import { thrown } from './helpers/in-process.js';
 
@@ -100,6 +100,15 @@ describe('formatDuration', () => {
     expect(formatDuration(3_600_000)).toBe('1h00m');
     expect(formatDuration(3 * 3_600_000 + 12 * 60_000 + 59_000)).toBe('3h12m');
     expect(formatDuration(100 * 3_600_000)).toBe('100h00m');
+  });
+
+  it('history: an incoming request under one tick of its 50 ms clock is "<50ms"; tasks and calls to the ms', () => {
+    expect(formatTook({ kind: 'http-server', durationMs: 0 })).toBe('<50ms');
+    expect(formatTook({ kind: 'http-server', durationMs: 49.9 })).toBe('<50ms');
+    expect(formatTook({ kind: 'http-server', durationMs: 50.2 })).toBe('50ms');
+    expect(formatTook({ kind: 'http-server', durationMs: 1250 })).toBe('1.3s');
+    expect(formatTook({ kind: 'http-client', durationMs: 8 })).toBe('8ms');
+    expect(formatTook({ kind: 'task', durationMs: 0 })).toBe('0ms');
   });
 
   it('prints a dash for what is not an age', () => {

@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
-import { formatDuration, formatSite } from '../../src/format.js';
+import { formatDuration, formatSite, formatTook } from '../../src/format.js';
 import type { CancelResult, HandleInfo, HistoryEntry, Page, ResourceInfo, Snapshot, TaskInfo, TreeNode, WhereInfo } from '../../src/model.js';
 import type { Agent } from './agent.js';
 import { liveHandlesById } from './census.js';
@@ -245,7 +245,7 @@ export function whereTask(agent: Agent, id: number | string): WhereInfo {
  */
 function whereEnded(agent: Agent, e: HistoryEntry): WhereInfo {
   const owns = stillOwned(agent, e.id);
-  const how = `${e.name} ${e.outcome}${e.status ? ` ${e.status}` : ''} in ${formatDuration(e.durationMs)}`;
+  const how = `${e.name} ${e.outcome}${e.status ? ` ${e.status}` : ''} in ${formatTook(e)}`;
   const note = owns.length > 0
     ? `${how}, and still owns ${owns.length === 1 ? 'a live resource' : `${owns.length} live resources`}`
     : agent.resources.enabled

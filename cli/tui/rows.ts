@@ -1,4 +1,4 @@
-import { formatCallback, formatChain, formatDuration, formatSite } from '../../src/format.js';
+import { formatCallback, formatChain, formatDuration, formatSite, formatTook } from '../../src/format.js';
 import type { TaskInfo } from '../../src/model.js';
 import { blockedTaskText } from '../../src/render.js';
 import type { State, Tab } from './model.js';
@@ -79,7 +79,7 @@ function baseRows(s: State, tab: Tab): Row[] {
     case 'history':
       return s.history.map((h) => {
         const detail = h.outcome === 'cancelled' ? `by ${h.cancelledBy ?? '?'}${h.reason ? `: ${h.reason}` : ''}` : (h.error ?? '');
-        return { id: `h${h.id}`, cells: [String(h.id), h.kind, h.outcome, formatDuration(h.durationMs), h.name, detail], keys: [h.id, h.kind, h.outcome, h.durationMs, h.name, detail] };
+        return { id: `h${h.id}`, cells: [String(h.id), h.kind, h.outcome, formatTook(h), h.name, detail], keys: [h.id, h.kind, h.outcome, h.durationMs, h.name, detail] };
       });
     case 'blocked':
       return s.blocked.map((b, i) => {
