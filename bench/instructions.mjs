@@ -50,6 +50,12 @@ export const VALGRIND_ARGS = ['--tool=cachegrind', '--cache-sim=no', '--smc-chec
  */
 const COUNT_PRELOAD = resolve(BENCH_DIR, 'lib', 'count-preload.cjs');
 const STALE_MS = 60_000;
+/**
+ * How long one counted run may take, in minutes (one of promises with stacks in tasks has taken
+ * over 4 with two counts running at once). The load generator sends for as long, and the
+ * server (children/http-count.mjs) gives up a minute later.
+ */
+export const RUN_LIMIT_MIN = 15;
 /** How much longer the counted agent's periods are: about the slowdown under valgrind. */
 const CLOCK_SCALE = 50;
 
@@ -88,7 +94,7 @@ function instructionsIn(report) {
  */
 export function countRun({ agent = null, peer = null, count = 0, idleMs = 0, load = null, concurrency = 48, valgrind = true, preload = COUNT_PRELOAD }) {
   const nodeArgs = [...(peer?.nodeArgs ?? [])];
-  const env = { ...(peer?.env ?? {}), BENCH_COUNT: String(count), BENCH_IDLE_MS: String(idleMs), BENCH_STALE_MS: String(STALE_MS), BENCH_CLOCK_SCALE: String(CLOCK_SCALE) };
+  const env = { ...(peer?.env ?? {}), BENCH_LIMIT_MIN: String(RUN_LIMIT_MIN + 1), BENCH_COUNT: String(count), BENCH_IDLE_MS: String(idleMs), BENCH_STALE_MS: String(STALE_MS), BENCH_CLOCK_SCALE: String(CLOCK_SCALE) };
   if (agent) {
     nodeArgs.push('--require', preload);
     env.ASYNCMON_TRACK = agent.track;
@@ -98,7 +104,7 @@ export function countRun({ agent = null, peer = null, count = 0, idleMs = 0, loa
   const [cmd, args] = valgrind ? ['valgrind', [...VALGRIND_ARGS, NODE, ...argv]] : [NODE, argv];
   return new Promise((res, rej) => {
     const proc = spawn(cmd, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    const tail = supervise(proc, 15, 'a counted run', rej);
+    const tail = supervise(proc, RUN_LIMIT_MIN, 'a counted run', rej);
     let out = '';
     let loading = null;
     proc.stdout.on('data', (d) => {
@@ -106,7 +112,7 @@ export function countRun({ agent = null, peer = null, count = 0, idleMs = 0, loa
       const m = /LISTENING (\d+)/.exec(out);
       if (m && count > 0 && !loading) {
         // Until the server exits: its sockets close and the generator's run ends.
-        loading = load.request('run', { port: Number(m[1]), concurrency, client: 'raw', warmupMs: 0, durationMs: 4 * 60_000 }, 5 * 60_000);
+        loading = load.request('run', { port: Number(m[1]), concurrency, client: 'raw', warmupMs: 0, durationMs: RUN_LIMIT_MIN * 60_000 }, (RUN_LIMIT_MIN + 1) * 60_000);
         loading.catch(() => {});
       }
     });

@@ -46,4 +46,4 @@ server.listen(0, '127.0.0.1', () => {
   if (idleMs > 0) setTimeout(exit, idleMs);
 });
 // Never outlives a lost orchestrator.
-setTimeout(() => process.exit(3), 10 * 60_000).unref();
+setTimeout(() => process.exit(3), Number(process.env.BENCH_LIMIT_MIN || 16) * 60_000).unref();
