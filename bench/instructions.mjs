@@ -113,7 +113,13 @@ export function countRun({ agent = null, peer = null, count = 0, idleMs = 0, loa
       if (m && count > 0 && !loading) {
         // Until the server exits: its sockets close and the generator's run ends.
         loading = load.request('run', { port: Number(m[1]), concurrency, client: 'raw', warmupMs: 0, durationMs: RUN_LIMIT_MIN * 60_000 }, (RUN_LIMIT_MIN + 1) * 60_000);
-        loading.catch(() => {});
+        // A generator that stops (or dies) before the server has its requests: fail now, not
+        // when the run's time is up.
+        loading.catch((e) => {
+          if (proc.exitCode !== null || proc.signalCode !== null) return;
+          proc.kill('SIGKILL');
+          rej(new Error(`instructions: the load generator stopped before the server had its ${count} requests: ${e?.message ?? e}`));
+        });
       }
     });
     proc.on('exit', async (code, signal) => {
@@ -255,20 +261,22 @@ export async function benchInstructions({ configs, counts, idleMs, nativeIdleMs,
   const base = configs[0];
   const out = {};
   for (const c of configs) out[c.key] = { label: c.label, agent: c.agent ?? null, runs: [] };
-  const load = startChild('load-generator.mjs');
-  try {
-    for (let r = 0; r < reps; r++) {
-      for (const c of configs) {
-        // A setting whose request costs several times as much may be counted at a fraction of N.
-        const [m1, m2] = counts.map((n) => Math.round(n / (c.countDivisor ?? 1)));
+  for (let r = 0; r < reps; r++) {
+    for (const c of configs) {
+      // A setting whose request costs several times as much may be counted at a fraction of N.
+      const [m1, m2] = counts.map((n) => Math.round(n / (c.countDivisor ?? 1)));
+      // A load generator per pair of counts: a bench child lives at most 15 minutes
+      // (lib/child-side.mjs), and a whole rep may take longer with two versions counted at once.
+      const load = startChild('load-generator.mjs');
+      try {
         const a = await countRun({ agent: c.agent, peer: c.peer, count: m1, load, concurrency });
         const b = await countRun({ agent: c.agent, peer: c.peer, count: m2, load, concurrency });
         out[c.key].runs.push({ perRequest: Math.round((b.instructions - a.instructions) / (m2 - m1)), counts: [m1, m2], small: a, large: b });
+      } finally {
+        await load.kill();
       }
-      log(`  rep ${r + 1}/${reps}: ${configs.map((c) => `${c.key} ${Math.round(out[c.key].runs[r].perRequest / 1000)}k`).join(', ')}`);
     }
-  } finally {
-    await load.kill();
+    log(`  rep ${r + 1}/${reps}: ${configs.map((c) => `${c.key} ${Math.round(out[c.key].runs[r].perRequest / 1000)}k`).join(', ')}`);
   }
   for (const c of configs) {
     const o = out[c.key];
