@@ -90,8 +90,22 @@ export class Sentinel {
     private readonly cacheMs = 500,
   ) {}
 
-  start(): this {
-    this.timer = setInterval(() => this.poll(), Math.max(10, Math.floor(this.staleMs / 6)));
+  /**
+   * Polls the heartbeat six times per `staleMs`. `tick` shares the timer (the worker's clock for
+   * the main thread): one wake-up serves both, at the shorter of the two periods.
+   */
+  start(tick?: { everyMs: number; run: () => void }): this {
+    const every = Math.max(10, Math.min(Math.floor(this.staleMs / 6), tick?.everyMs ?? Infinity));
+    const run = tick?.run;
+    this.timer = setInterval(
+      run
+        ? () => {
+            run();
+            this.poll();
+          }
+        : () => this.poll(),
+      every,
+    );
     this.timer.unref();
     return this;
   }

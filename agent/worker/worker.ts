@@ -98,10 +98,10 @@ function main(): void {
   // The main thread times each incoming request by this instead of reading a clock
   // (agent/host/coarse-clock.ts). Monotonic, common to every thread; ticks while the main loop is blocked.
   const now = new Float64Array(clock);
-  const tick = () => (now[0] = Number(process.hrtime.bigint()) / 1e6);
+  const tick = () => {
+    now[0] = Number(process.hrtime.bigint()) / 1e6;
+  };
   tick();
-  const clockTimer = setInterval(tick, config.clockMs);
-  clockTimer.unref();
   const bridge = new MainBridge(port, config.limits, () => Atomics.load(shared, slot.workMicros), {
     status: (msg) => (status = msg),
     consoleOut: (session, text) => sessions.get(session)?.write(text),
@@ -120,7 +120,7 @@ function main(): void {
     () => bridge.rejectAll(blockedError(sentinel.blockedMs())),
     () => Atomics.load(shared, slot.inspectorOpen) === 1,
     DEFAULTS.captureCacheMs,
-  ).start();
+  ).start({ everyMs: config.clockMs, run: tick });
   const answers = new AnswerCache(config.limits.answerCacheMs);
 
   const blockedError = (ms: number) => {
@@ -394,7 +394,6 @@ function main(): void {
 
   function shutdown(): void {
     if (trimTimer) clearTimeout(trimTimer);
-    clearInterval(clockTimer);
     sentinel.stop();
     for (const s of sessions.values()) s.close();
     server.close();
