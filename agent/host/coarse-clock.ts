@@ -4,8 +4,8 @@ import { performance } from 'node:perf_hooks';
 
 /**
  * Reading a clock costs 200–500 instructions in Node (`performance.now()` counts 210 on Node 20
- * and 22 and 500 on Node 24, `Date.now()` about 250): two per request were 0.6–1.6% of the
- * bench's request. So while the monitor runs, its worker thread writes the monotonic time
+ * and 22 and 500 on Node 24, `Date.now()` about 250): two per request were a quarter of what the
+ * agent's handlers cost (260–400 instructions, 0.4–0.5% of the bench's request). So while the monitor runs, its worker thread writes the monotonic time
  * into shared memory every `DEFAULTS.clockMs` (50 ms, on the timer its sentinel already wakes
  * on), and the main thread reads that: a load and a subtraction. The worker keeps ticking while
  * the main thread is blocked, so a request that blocked the loop still gets its duration.
