@@ -47,14 +47,14 @@ afterAll(() => {
 describe('the clock incoming requests are timed by', () => {
   it('trails performance.now() by about a tick and never runs backwards', async () => {
     // The fixture samples every 5 ms; wait for a second's worth.
-    const stats = await waitUntil(
+    const stats = (await waitUntil(
       async () => {
         const s = JSON.parse(await httpGet(httpPort, '/lag')) as { lags: number[]; backwards: number };
         return s.lags.length >= 150 ? s : undefined;
       },
       WAIT_MS,
       '150 samples of the clock',
-    );
+    ))!;
     expect(stats.backwards).toBe(0);
     // Never ahead of performance.now() (beyond float rounding)…
     expect(stats.lags[0]).toBeGreaterThan(-0.01);
@@ -66,7 +66,7 @@ describe('the clock incoming requests are timed by', () => {
 
   it('gives a request that blocked the loop its duration, and history keeps it', async () => {
     expect(await httpGet(httpPort, '/block?ms=1300')).toBe('blocked');
-    const entry = await waitUntil(() => historyOf('GET /block'), WAIT_MS, 'GET /block in history');
+    const entry = (await waitUntil(() => historyOf('GET /block'), WAIT_MS, 'GET /block in history'))!;
     expect(entry).toMatchObject({ kind: 'http-server', outcome: 'finished' });
     expect(entry.durationMs).toBeGreaterThanOrEqual(1300 - DEFAULTS.clockMs);
     expect(entry.durationMs).toBeLessThan(1300 + 1000);
@@ -75,7 +75,7 @@ describe('the clock incoming requests are timed by', () => {
   it('keeps a request that waited over a second, with its duration, and not one that waited 300 ms', async () => {
     expect(await httpGet(httpPort, '/wait?ms=300')).toBe('waited');
     expect(await httpGet(httpPort, '/wait?ms=1200')).toBe('waited');
-    const slow = await waitUntil(() => historyOf('GET /wait'), WAIT_MS, 'GET /wait in history');
+    const slow = (await waitUntil(() => historyOf('GET /wait'), WAIT_MS, 'GET /wait in history'))!;
     expect(slow.durationMs).toBeGreaterThanOrEqual(1200 - DEFAULTS.clockMs);
     expect(slow.durationMs).toBeLessThan(1200 + 1000);
     const h = await c.ok('history', { limit: 100 });
