@@ -1,6 +1,7 @@
 // Host room (the app's main thread): a cheap reading of performance.now()'s timeline, for what
 // is timed once per incoming request.
 import { performance } from 'node:perf_hooks';
+import { monotonicMs } from '../../src/clock.js';
 
 /**
  * Reading a clock costs 200–500 instructions in Node (`performance.now()` counts 210 on Node 20
@@ -17,11 +18,6 @@ import { performance } from 'node:perf_hooks';
 let shared: Float64Array | null = null;
 /** The worker's reading minus performance.now(), taken once on this thread. */
 let offset = 0;
-
-/** Monotonic milliseconds on a timeline common to every thread of the process. */
-export function monotonicMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
 
 /** performance.now(), to within a tick of the worker's clock when it runs. */
 export function coarseNow(): number {

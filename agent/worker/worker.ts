@@ -11,6 +11,7 @@ import type { Server, Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Access, Args, CommandSpec } from '../../src/commands.js';
 import { agentProof, clientProof, sameProof } from '../../src/auth-proof.js';
+import { monotonicMs } from '../../src/clock.js';
 import { DEFAULTS } from '../../src/defaults.js';
 import { AsyncmonError } from '../../src/errors.js';
 import { refuseBigHeap, whereFromHeap } from '../../src/awaits.js';
@@ -99,7 +100,7 @@ function main(): void {
   // (agent/host/coarse-clock.ts). Monotonic, common to every thread; ticks while the main loop is blocked.
   const now = new Float64Array(clock);
   const tick = () => {
-    now[0] = Number(process.hrtime.bigint()) / 1e6;
+    now[0] = monotonicMs();
   };
   tick();
   const bridge = new MainBridge(port, config.limits, () => Atomics.load(shared, slot.workMicros), {

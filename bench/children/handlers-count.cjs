@@ -30,7 +30,7 @@ if (mode === 'agent') {
   // here it is written once: the per-request path only reads it.
   const clock = require(path.join(dist, 'host', 'coarse-clock.js'));
   const view = new Float64Array(new SharedArrayBuffer(8));
-  view[0] = clock.monotonicMs();
+  view[0] = require(path.join(dist, '..', 'src', 'clock.js')).monotonicMs();
   clock.attachClock(view);
 }
 
