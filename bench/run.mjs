@@ -70,9 +70,11 @@ const S = {
   // Instruction counts under valgrind: servers that serve exactly N requests and exit, at two N;
   // idle for two durations; each setting `reps` times. Both N past V8's warm-up: on Node 24 its
   // compiler threads still counted 42–52k instructions a request between 4000 and 16000
-  // requests, 2–6k between 16000 and 48000 (bench/README.md).
+  // requests, 2–6k between 16000 and 48000 (bench/README.md). Five reps: a run's count moves
+  // with where V8 happens to place its maps and when its helper threads run (±1.5–2k a
+  // request on Node 20), so a median of three was still at the mercy of one run.
   instructions: {
-    reps: Number(option('--reps', QUICK ? 1 : 3)),
+    reps: Number(option('--reps', QUICK ? 1 : 5)),
     counts: QUICK ? [1000, 4000] : [16_000, 48_000],
     idleMs: QUICK ? [2000, 8000] : [10_000, 20_000],
     nativeIdleMs: [1000, 4000],
