@@ -47,6 +47,14 @@ const HEAP_BY_PID: Record<string, string> = {
   awaits: "a process by pid: its agent if it has one, else a heap snapshot through its inspector (SIGUSR1; no agent loaded, the inspector closed again)",
   where: 'a process by pid, agent or not: <id> is then a task id (with an agent) or a text to find among the chains: a request (GET /users), a function, or file:line',
 };
+/**
+ * `--timeout` of the commands whose answer may wait for a heap snapshot (`awaits`, `where`, and
+ * `ps --deep` unless given): V8 takes seconds to write one of a big heap (5 s for a 41 MB
+ * heap, 34 s for 158 MB of small objects, measured here), and 5 s gave up on an answer that
+ * was on its way.
+ */
+const HEAP_TIMEOUT_MS = '30000';
+const HEAP_COMMANDS = new Set(['awaits', 'where']);
 /** One-shot commands that also run against every discovered agent (`ps --all`). */
 const ALL_COMMANDS = new Set(['ps']);
 
@@ -74,10 +82,13 @@ for (const spec of COMMANDS) {
   if (byPid) cmd.option('--pid <pid>', byPid).option('--refuse-shared', 'with --pid and no agent: refuse (instead of warning) when other users have processes here');
   for (const named of spec.args.filter((a) => a.named)) cmd.option(`--${named.name} <${named.name}>`, named.summary);
   if (ALL_COMMANDS.has(spec.name)) cmd.option('--all', 'every agent this user can discover (asyncmon ls), in parallel: one block per process, the worst exit code');
-  targetOptions(cmd).action(async (...params: unknown[]) => {
+  if (HEAP_COMMANDS.has(spec.name)) cmd.addHelpText('after', `\n--timeout defaults to ${HEAP_TIMEOUT_MS}: the answer may wait for a heap snapshot, seconds on a big heap.`);
+  else if (spec.args.some((a) => a.name === 'deep')) cmd.addHelpText('after', `\nWith --deep, --timeout defaults to ${HEAP_TIMEOUT_MS}: a heap snapshot takes seconds on a big heap.`);
+  targetOptions(cmd, HEAP_COMMANDS.has(spec.name) ? HEAP_TIMEOUT_MS : '5000').action(async (...params: unknown[]) => {
     const args: Record<string, unknown> = {};
     const ordered = positional(spec);
     const opts = params[ordered.length] as TargetOptions & Record<string, unknown>;
+    if (opts.deep === true && (params[ordered.length + 1] as Command).getOptionValueSource('timeout') === 'default') opts.timeout = HEAP_TIMEOUT_MS;
     if (byPid && typeof opts.pid === 'string') {
       const heap = await import('./heap-awaits.js');
       const pidOpts = { ...opts, pid: opts.pid, refuseShared: opts.refuseShared === true };

@@ -34,6 +34,17 @@ describe('asyncmon --help', () => {
     expect(where.stdout.replace(/\s+/g, ' ')).toContain('--pid <pid> a process by pid, agent or not: <id> is then a task id (with an agent) or a text to find among the chains');
   });
 
+  it('--timeout defaults to 30 s where the answer may wait for a heap snapshot (awaits, where, ps --deep), 5 s elsewhere', async () => {
+    const [awaits, where, ps, stats] = await Promise.all([runCli(['awaits', '--help']), runCli(['where', '--help']), runCli(['ps', '--help']), runCli(['stats', '--help'])]);
+    const timeoutDefault = (text: string) => /--timeout <ms>\s+give up after this many milliseconds\s+\(default:\s+"(\d+)"\)/.exec(text)?.[1];
+    expect(timeoutDefault(awaits.stdout), show(awaits)).toBe('30000');
+    expect(awaits.stdout).toContain('--timeout defaults to 30000: the answer may wait for a heap snapshot');
+    expect(timeoutDefault(where.stdout), show(where)).toBe('30000');
+    expect(timeoutDefault(ps.stdout), show(ps)).toBe('5000');
+    expect(ps.stdout).toContain('With --deep, --timeout defaults to 30000');
+    expect(timeoutDefault(stats.stdout), show(stats)).toBe('5000');
+  });
+
   it('is the same as `asyncmon help`', async () => {
     const [a, b] = await Promise.all([runCli(['--help']), runCli(['help'])]);
     expect(b.code, show(b)).toBe(0);
