@@ -566,7 +566,8 @@ class Analysis {
       const live = g.retainers(k).some(([x]) => g.edgeName(x) === '_httpMessage');
       if (!live) continue;
       const req = g.child(k, 'property', 'req');
-      if (this.continued(k) || (req >= 0 && this.continued(req))) continue;
+      const carried = new Set(req >= 0 ? [k, req] : [k]);
+      if (this.continued(k, carried) || (req >= 0 && this.continued(req, carried))) continue;
       const lost: LostResponse = { nodeId: g.nodeId(k), requestNodeId: req >= 0 ? g.nodeId(req) : null };
       const detail = req >= 0 ? this.requestLine(req) : undefined;
       if (detail) lost.detail = detail;
@@ -577,22 +578,64 @@ class Analysis {
 
   /**
    * Whether something that can still run holds `k`: a suspended function (its registers or
-   * scope) or a closure's scope, directly or through up to CONTINUE_DEPTH objects (a framework's
-   * reply object, a plain holder), never through the connection that only carries it (the
-   * socket, its parser, the server's list of connections).
+   * scope) or a closure's scope that something besides the request itself can call (see
+   * `escapes`), directly or through up to CONTINUE_DEPTH objects (a framework's reply object, a
+   * plain holder), never through the connection that only carries it (the socket, its parser,
+   * the server's list of connections). `carried`: the response and its request.
    */
-  private continued(k: number, depth = 0, seen = new Set<number>()): boolean {
+  private continued(k: number, carried: ReadonlySet<number>, depth = 0, seen = new Set<number>()): boolean {
     const g = this.g;
     seen.add(k);
     for (const [x, from] of g.retainers(k)) {
       const type = g.edgeType(x);
       if (type === 'weak' || seen.has(from)) continue;
-      if (type === 'context' && this.names.isContext(from)) return true;
+      if (type === 'context' && this.names.isContext(from) && this.escapes(from, carried)) return true;
       if (this.frames.has(from)) return true;
       const f = this.names.frameOfRegisters(from);
       if (f >= 0 && this.frames.has(f)) return true;
       if (depth >= CONTINUE_DEPTH || CARRIERS.has(g.nodeName(from)) || g.edgeName(x) === '_httpMessage') continue;
-      if ((type === 'property' || type === 'element') && g.nodeType(from) === 'object' && this.continued(from, depth + 1, seen)) return true;
+      if ((type === 'property' || type === 'element') && g.nodeType(from) === 'object' && this.continued(from, carried, depth + 1, seen)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Whether a closure scope can be run by anything but the request and response it carries.
+   * Express 5's router keeps its `next` on the request (`req.next`), and the scopes of `next`
+   * and the closures it made hold the response: a loop through the request alone, which the
+   * connection never calls, so a handler lost under Express looked alive. Walks up the scope's
+   * retainers through closures, scopes and plain holders, within ESCAPE_BUDGET of them; a way
+   * back into the request or response by a property (`req.next`) ends there. Anything else is
+   * a way out, and so is running out of budget: a listener (`_events`) of the request, the
+   * response or the socket (the connection calls those) but one of an event too late to answer
+   * (TOO_LATE), a suspended function, a module's scope, a timer, a root or any other kind of
+   * object.
+   */
+  private escapes(scope: number, carried: ReadonlySet<number>): boolean {
+    const g = this.g;
+    const seen = new Set<number>([scope]);
+    // Each node to look above, with the name of its edge to the node it was reached from (for
+    // an emitter's listeners, the event).
+    const todo: Array<[node: number, below: string | number]> = [[scope, '']];
+    while (todo.length > 0) {
+      const [k, below] = todo.pop()!;
+      for (const [x, from] of g.retainers(k)) {
+        if (g.edgeType(x) === 'weak' || seen.has(from)) continue;
+        if (g.edgeName(x) === '_events') {
+          // A listener: the connection may call it, unless its event comes too late to answer.
+          if (TOO_LATE[g.nodeName(from)]?.has(String(below))) continue;
+          return true;
+        }
+        if (carried.has(from)) continue;
+        if (this.frames.has(from) || this.names.frameOfRegisters(from) >= 0) return true;
+        const type = g.nodeType(from);
+        if (this.names.isContext(from)) {
+          if (this.names.isModuleContext(from)) return true;
+        } else if (CARRIERS.has(g.nodeName(from)) || !(type === 'closure' || type === 'object' || type === 'array' || type === 'hidden')) return true;
+        seen.add(from);
+        if (seen.size > ESCAPE_BUDGET) return true;
+        todo.push([from, g.edgeName(x)]);
+      }
     }
     return false;
   }
@@ -619,6 +662,21 @@ type Target =
 
 /** How many objects deep `continued` looks for something that can still answer a response. */
 const CONTINUE_DEPTH = 3;
+/** How many closures, scopes and holders `escapes` looks through before it takes a scope for callable. */
+const ESCAPE_BUDGET = 256;
+/**
+ * Events after which a response can no longer be answered, by emitter: their listeners (a
+ * logger's `on-finished`, a cleanup on `close`) never continue a request. A request's `end`
+ * (its body read) and a response's `timeout` can.
+ */
+const TOO_LATE: Record<string, ReadonlySet<string>> = {
+  // `end`: a response never emits it, but on-finished (under morgan and Express's own
+  // finalhandler) listens to it with `finish`.
+  ServerResponse: new Set(['close', 'finish', 'prefinish', 'error', 'end']),
+  IncomingMessage: new Set(['close', 'aborted', 'error']),
+  Socket: new Set(['close', 'error']),
+  TLSSocket: new Set(['close', 'error']),
+};
 /** Objects that carry a response without being able to answer it: the connection's parts. */
 const CARRIERS = new Set(['Socket', 'TLSSocket', 'HTTPParser', 'ConnectionsList', 'Server', 'IncomingMessage', 'system / Context']);
 
