@@ -567,7 +567,14 @@ class Analysis {
       if (!live) continue;
       const req = g.child(k, 'property', 'req');
       const carried = new Set(req >= 0 ? [k, req] : [k]);
-      if (this.continued(k, carried) || (req >= 0 && this.continued(req, carried))) continue;
+      // The request's own emitters: theirs are the only events that can come too late to answer.
+      const own = new Set(carried);
+      for (const c of carried) {
+        const socket = g.child(c, 'property', 'socket');
+        if (socket >= 0) own.add(socket);
+      }
+      const walk: Walk = { carried, own, scopes: new Map() };
+      if (this.continued(k, walk) || (req >= 0 && this.continued(req, walk))) continue;
       const lost: LostResponse = { nodeId: g.nodeId(k), requestNodeId: req >= 0 ? g.nodeId(req) : null };
       const detail = req >= 0 ? this.requestLine(req) : undefined;
       if (detail) lost.detail = detail;
@@ -578,55 +585,80 @@ class Analysis {
 
   /**
    * Whether something that can still run holds `k`: a suspended function (its registers or
-   * scope) or a closure's scope that something besides the request itself can call (see
-   * `escapes`), directly or through up to CONTINUE_DEPTH objects (a framework's reply object, a
-   * plain holder), never through the connection that only carries it (the socket, its parser,
-   * the server's list of connections). `carried`: the response and its request.
+   * scope), a module's scope, a pending timer (its arguments, an async-local store on it), or a
+   * closure's scope or bound function that something besides the request itself can call (see
+   * `escapes`); directly or through up to CONTINUE_DEPTH objects (a framework's reply object, a
+   * plain holder, a Map or Set), never through the connection that only carries it (the socket,
+   * its parser, the server's list of connections).
    */
-  private continued(k: number, carried: ReadonlySet<number>, depth = 0, seen = new Set<number>()): boolean {
+  private continued(k: number, walk: Walk, depth = 0, seen = new Set<number>()): boolean {
     const g = this.g;
     seen.add(k);
     for (const [x, from] of g.retainers(k)) {
       const type = g.edgeType(x);
       if (type === 'weak' || seen.has(from)) continue;
-      if (type === 'context' && this.names.isContext(from) && this.escapes(from, carried)) return true;
+      if (type === 'context' && this.names.isContext(from) && (this.names.isModuleContext(from) || this.escapes(from, walk))) return true;
       if (this.frames.has(from)) return true;
       const f = this.names.frameOfRegisters(from);
       if (f >= 0 && this.frames.has(f)) return true;
       if (depth >= CONTINUE_DEPTH || CARRIERS.has(g.nodeName(from)) || g.edgeName(x) === '_httpMessage') continue;
-      if ((type === 'property' || type === 'element') && g.nodeType(from) === 'object' && this.continued(from, carried, depth + 1, seen)) return true;
+      if (LIVE_HOLDERS.has(g.nodeName(from))) return true;
+      // `res.end.bind(res)` handed to a timer or an emitter: callable, like a closure's scope.
+      // Only the response's own (deeper, the connection's bound callbacks hold its parts).
+      if (g.nodeType(from) === 'closure' && depth === 0 && (type === 'shortcut' || g.edgeName(x) === 'bound_this')) {
+        if (this.escapes(from, walk)) return true;
+        continue;
+      }
+      // A Map's value or a Set's member sits in the collection's table.
+      if (g.nodeType(from) === 'array' && type === 'internal') {
+        for (const [y, coll] of g.retainers(from)) {
+          if (g.edgeName(y) === 'table' && g.nodeType(coll) === 'object' && !seen.has(coll) && this.continued(coll, walk, depth + 1, seen)) return true;
+        }
+        continue;
+      }
+      if ((type === 'property' || type === 'element') && g.nodeType(from) === 'object' && this.continued(from, walk, depth + 1, seen)) return true;
     }
     return false;
   }
 
   /**
-   * Whether a closure scope can be run by anything but the request and response it carries.
-   * Express 5's router keeps its `next` on the request (`req.next`), and the scopes of `next`
-   * and the closures it made hold the response: a loop through the request alone, which the
-   * connection never calls, so a handler lost under Express looked alive. Walks up the scope's
-   * retainers through closures, scopes and plain holders, within ESCAPE_BUDGET of them; a way
-   * back into the request or response by a property (`req.next`) ends there. Anything else is
-   * a way out, and so is running out of budget: a listener (`_events`) of the request, the
-   * response or the socket (the connection calls those) but one of an event too late to answer
-   * (TOO_LATE), a suspended function, a module's scope, a timer, a root or any other kind of
-   * object.
+   * Whether a closure scope (or a bound function) can be run by anything but the request and
+   * response it carries. Express 5's router keeps its `next` on the request (`req.next`), and
+   * the scopes of `next` and the closures it made hold the response: a loop through the request
+   * alone, which the connection never calls, so a handler lost under Express looked alive.
+   * Walks up the scope's retainers through closures, scopes and plain holders, within
+   * ESCAPE_BUDGET of them; a way back into the request or response ends there. A listener is
+   * judged where its emitter's listener table is met, by its event: a way out, unless the
+   * emitter is the request's own (it, its response, their socket) and the event comes too late
+   * to answer (TOO_LATE). Anything else is a way out too, and so is running out of budget: a
+   * suspended function, a module's scope, a timer, a root or any other kind of object.
+   * Remembered per scope for the response being judged.
    */
-  private escapes(scope: number, carried: ReadonlySet<number>): boolean {
+  private escapes(scope: number, walk: Walk): boolean {
+    const known = walk.scopes.get(scope);
+    if (known !== undefined) return known;
+    const answer = this.escapesOnce(scope, walk);
+    walk.scopes.set(scope, answer);
+    return answer;
+  }
+
+  private escapesOnce(scope: number, { carried, own }: Walk): boolean {
     const g = this.g;
     const seen = new Set<number>([scope]);
-    // Each node to look above, with the name of its edge to the node it was reached from (for
-    // an emitter's listeners, the event).
-    const todo: Array<[node: number, below: string | number]> = [[scope, '']];
+    const todo = [scope];
     while (todo.length > 0) {
-      const [k, below] = todo.pop()!;
-      for (const [x, from] of g.retainers(k)) {
-        if (g.edgeType(x) === 'weak' || seen.has(from)) continue;
-        if (g.edgeName(x) === '_events') {
-          // A listener: the connection may call it, unless its event comes too late to answer.
-          if (TOO_LATE[g.nodeName(from)]?.has(String(below))) continue;
-          return true;
+      for (const [x, from] of g.retainers(todo.pop()!)) {
+        if (g.edgeType(x) === 'weak') continue;
+        const emitters = this.emittersOf(from);
+        if (emitters.length > 0) {
+          // A listener table (`_events`). The same listener is also reached through the
+          // table's property array: judged once, by its named edge (the event).
+          if (g.edgeType(x) !== 'property') continue;
+          const event = String(g.edgeName(x));
+          for (const em of emitters) if (!(own.has(em) && TOO_LATE[g.nodeName(em)]?.has(event))) return true;
+          continue;
         }
-        if (carried.has(from)) continue;
+        if (seen.has(from) || carried.has(from)) continue;
         if (this.frames.has(from) || this.names.frameOfRegisters(from) >= 0) return true;
         const type = g.nodeType(from);
         if (this.names.isContext(from)) {
@@ -634,10 +666,18 @@ class Analysis {
         } else if (CARRIERS.has(g.nodeName(from)) || !(type === 'closure' || type === 'object' || type === 'array' || type === 'hidden')) return true;
         seen.add(from);
         if (seen.size > ESCAPE_BUDGET) return true;
-        todo.push([from, g.edgeName(x)]);
+        todo.push(from);
       }
     }
     return false;
+  }
+
+  /** The emitters whose listener table (`_events`) `k` is, usually none. */
+  private emittersOf(k: number): number[] {
+    const g = this.g;
+    let out: number[] | null = null;
+    for (const [x, from] of g.retainers(k)) if (g.edgeName(x) === '_events') (out ??= []).push(from);
+    return out ?? NONE;
   }
 
   private childNamed(k: number, type: string, name: string): number {
@@ -662,18 +702,31 @@ type Target =
 
 /** How many objects deep `continued` looks for something that can still answer a response. */
 const CONTINUE_DEPTH = 3;
+/** Objects that run what they hold when their time comes: a pending timer or immediate. */
+const LIVE_HOLDERS = new Set(['Timeout', 'Immediate']);
+const NONE: number[] = [];
+
+/** What `continued` and `escapes` know of the response being judged. */
+interface Walk {
+  /** The response and its request. */
+  carried: ReadonlySet<number>;
+  /** Those and their socket: the emitters whose late events cannot answer. */
+  own: ReadonlySet<number>;
+  /** Scopes (and bound functions) already judged by `escapes`. */
+  scopes: Map<number, boolean>;
+}
 /** How many closures, scopes and holders `escapes` looks through before it takes a scope for callable. */
 const ESCAPE_BUDGET = 256;
 /**
- * Events after which a response can no longer be answered, by emitter: their listeners (a
- * logger's `on-finished`, a cleanup on `close`) never continue a request. A request's `end`
- * (its body read) and a response's `timeout` can.
+ * Events of a request's own emitters after which its response can no longer be answered: their
+ * listeners (a logger's `on-finished`, a cleanup on `close`) never continue it. A request's
+ * `end` and `close` (its body read: it closes then too) and a response's `timeout` can.
  */
 const TOO_LATE: Record<string, ReadonlySet<string>> = {
   // `end`: a response never emits it, but on-finished (under morgan and Express's own
   // finalhandler) listens to it with `finish`.
   ServerResponse: new Set(['close', 'finish', 'prefinish', 'error', 'end']),
-  IncomingMessage: new Set(['close', 'aborted', 'error']),
+  IncomingMessage: new Set(['aborted', 'error']),
   Socket: new Set(['close', 'error']),
   TLSSocket: new Set(['close', 'error']),
 };

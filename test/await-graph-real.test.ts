@@ -77,6 +77,62 @@ server.listen(0, '127.0.0.1', () => {
 });
 `;
 
+// Requests parked in ways that can still answer, and three that cannot (their handlers wait on
+// nothing; only listeners of their own response's late events, or nothing, hold them).
+const HTTP_SCENES = `
+const http = require('node:http');
+const net = require('node:net');
+const clients = new Set();
+const waiting = new Map();
+let leader = null;
+const routes = {
+  // A response timeout can answer; the close listener beside it cannot, and must not hide it.
+  '/timeout': (req, res) => { res.on('close', () => {}); res.setTimeout(1e6, () => res.end('timed out')); },
+  // An upload still coming: its end answers, whatever listens to aborted first.
+  '/upload': (req, res) => { let n = 0; req.on('aborted', () => { n = -1; }); req.on('data', (c) => { n += c.length; }); req.on('end', () => res.end(String(n))); },
+  // A request closes once its body is read (autoDestroy): that can answer too.
+  '/upload-close': (req, res) => { req.resume(); req.on('close', () => res.end('read')); },
+  // Server-sent events: the response kept in a Set, removed when the request closes.
+  '/sse': (req, res) => { res.writeHead(200, { 'content-type': 'text/event-stream' }); clients.add(res); req.on('close', () => clients.delete(res)); },
+  // Answered when a backend connection closes (another socket's close, not this request's).
+  '/backend': (req, res) => { net.connect(globalThis.backendPort, '127.0.0.1').on('close', () => res.end('backend done')).on('error', () => {}); },
+  // Coalesced: answered when the leader's response finishes (another response's finish).
+  '/leader': (req, res) => { leader = res; },
+  '/follower': (req, res) => { leader.on('finish', () => res.end('cached')); },
+  // Bound functions and timer arguments.
+  '/bound': (req, res) => { setTimeout(res.end.bind(res, 'late'), 1e6); },
+  '/timer-arg': (req, res) => { setTimeout((r) => r.end('late'), 1e6, res); },
+  // A Map's value.
+  '/map': (req, res) => { waiting.set(req.url, res); },
+  // Lost: nothing, or only their own response's close or finish, holds them.
+  '/lost': async (req, res) => { await new Promise(() => {}); res.end('never'); },
+  '/lost-close': async (req, res) => { res.on('close', () => console.log('closed', res.statusCode)); await new Promise(() => {}); res.end('never'); },
+  '/lost-finish': async (req, res) => { res.on('finish', () => console.log('finished', res.statusCode)); await new Promise(() => {}); res.end('never'); },
+};
+const posts = new Set(['/upload', '/upload-close']);
+let arrived = 0;
+let allArrived;
+globalThis.ready = new Promise((r) => (allArrived = r));
+const backend = net.createServer(() => {}).listen(0, '127.0.0.1', () => {
+  globalThis.backendPort = backend.address().port;
+  const server = http.createServer((req, res) => {
+    routes[req.url](req, res);
+    if (++arrived === Object.keys(routes).length) allArrived();
+  });
+  server.listen(0, '127.0.0.1', async () => {
+    const { port } = server.address();
+    for (const path of Object.keys(routes)) {
+      const req = http.request({ host: '127.0.0.1', port, path, method: posts.has(path) ? 'POST' : 'GET', headers: posts.has(path) ? { 'content-length': '100' } : {} });
+      req.on('error', () => {});
+      if (posts.has(path)) req.write('part of it');
+      else req.end();
+      // The leader first: the follower listens on its response.
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+});
+`;
+
 async function parseFile(file: string): Promise<{ graph: HeapGraph; parseMs: number; bytes: number }> {
   const t0 = performance.now();
   const p = new HeapSnapshotParser();
@@ -147,6 +203,14 @@ describe.each(nodeBinaries())('the await forest of a real process ($name)', ({ p
     expect(chainsNamed(forest, 'lostHandler')).toEqual([]);
     expect(forest.lostResponses).toHaveLength(1);
     expect(forest.lostResponses[0].detail).toBe('GET /lost');
+  });
+});
+
+describe.each(nodeBinaries())('requests that can never be answered, in a real process ($name)', ({ path }) => {
+  it('are told from requests that a listener, a timer, a bound function or a collection can still answer', async () => {
+    const { graph } = await parseFile(snapshotOf(HTTP_SCENES, path));
+    const lost = awaitGraph(graph).lostResponses.map((l) => l.detail).sort();
+    expect(lost).toEqual(['GET /lost', 'GET /lost-close', 'GET /lost-finish']);
   });
 });
 
