@@ -648,7 +648,8 @@ class Analysis {
     const todo = [scope];
     while (todo.length > 0) {
       for (const [x, from] of g.retainers(todo.pop()!)) {
-        if (g.edgeType(x) === 'weak') continue;
+        // Listener tables are never in `seen`: each listener in one is judged by its own event.
+        if (g.edgeType(x) === 'weak' || seen.has(from) || carried.has(from)) continue;
         const emitters = this.emittersOf(from);
         if (emitters.length > 0) {
           // A listener table (`_events`). The same listener is also reached through the
@@ -658,7 +659,6 @@ class Analysis {
           for (const em of emitters) if (!(own.has(em) && TOO_LATE[g.nodeName(em)]?.has(event))) return true;
           continue;
         }
-        if (seen.has(from) || carried.has(from)) continue;
         if (this.frames.has(from) || this.names.frameOfRegisters(from) >= 0) return true;
         const type = g.nodeType(from);
         if (this.names.isContext(from)) {
