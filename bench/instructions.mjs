@@ -63,7 +63,7 @@ const CLOCK_SCALE = 50;
  * Its memory reducer starts a full GC in an isolate whose allocation has gone quiet 8 s after
  * the last one (then up to three). The agent's worker is such an isolate: counted per thread
  * with callgrind on Node 20, its thread did a full GC more in a 48000-request run than in a
- * 16000-request one (about 70 and 30 s under valgrind, under 2 s natively), 1.4k instructions a
+ * 16000-request one (about 70 and 30 s under valgrind, a few seconds natively), 1.4k instructions a
  * request of the difference; with the delay stretched, nothing (the loaded main thread's
  * reducer never starts: its allocation never goes quiet). The idle cost is measured without it.
  */
