@@ -97,15 +97,10 @@ export class Sentinel {
   start(tick?: { everyMs: number; run: () => void }): this {
     const every = Math.max(10, Math.min(Math.floor(this.staleMs / 6), tick?.everyMs ?? Infinity));
     const run = tick?.run;
-    this.timer = setInterval(
-      run
-        ? () => {
-            run();
-            this.poll();
-          }
-        : () => this.poll(),
-      every,
-    );
+    this.timer = setInterval(() => {
+      run?.();
+      this.poll();
+    }, every);
     this.timer.unref();
     return this;
   }
